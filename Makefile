@@ -1,0 +1,27 @@
+# The two set-up commands of the README. Both install missing system packages first.
+.PHONY: setup serve test check completions bench
+
+setup:
+	./scripts/setup.sh
+
+## Build, migrate and run `authctl serve` on http://127.0.0.1:3000 (SQLite file authctl.db, mail to the console).
+serve: setup
+	cargo run --release --bin authctl -- serve
+
+## Run every test (SQLite always; PostgreSQL too when AUTHCTL_TEST_POSTGRES_URL is set).
+test: setup
+	./scripts/test.sh
+
+## What CI runs: formatting, clippy and every test.
+check: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	./scripts/test.sh
+
+## Regenerate the committed shell completions.
+completions:
+	cargo run --bin authctl -- completions --dir completions
+
+## Benchmarks (numbers in README.md).
+bench: setup
+	cargo bench --bench hot_paths

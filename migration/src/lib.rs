@@ -1,0 +1,27 @@
+//! The schema of authctl, as append-only migrations applied by `authctl serve` and `authctl migrate up`.
+//!
+//! Never edit a migration once it has been released: add a new one and list it last.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_users;
+mod m20261127_000002_create_sessions;
+mod m20261127_000003_create_verification_tokens;
+mod m20261127_000004_create_audit_log;
+mod m20261127_000005_create_login_throttles;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_create_users::Migration),
+            Box::new(m20261127_000002_create_sessions::Migration),
+            Box::new(m20261127_000003_create_verification_tokens::Migration),
+            Box::new(m20261127_000004_create_audit_log::Migration),
+            Box::new(m20261127_000005_create_login_throttles::Migration),
+        ]
+    }
+}
+pub use sea_orm_migration::MigrationStatus;

@@ -1,0 +1,59 @@
+//! `authctl migrate [status|up]`
+use clap::{Args, Subcommand};
+
+use crate::config::Overrides;
+use crate::db;
+
+use super::GlobalArgs;
+use super::output::{self, Output};
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+}
+
+#[derive(Debug, Subcommand, Clone, Copy)]
+pub enum MigrateAction {
+    /// Show which migrations are applied (the default).
+    Status,
+    /// Apply every pending migration.
+    Up,
+}
+
+impl MigrateArgs {
+    pub async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
+        let config = global.load_config(Overrides::default())?;
+        let conn = db::connect(&config.database_url).await?;
+        if let Some(MigrateAction::Up) = self.action {
+            let before = db::status(&conn)
+                .await?
+                .iter()
+                .filter(|m| !m.applied)
+                .count();
+            db::migrate(&conn, &config.database_url).await?;
+            if global.output == Output::Table {
+                eprintln!("{before} migration(s) applied; the schema is current.");
+            }
+        }
+        let states = db::status(&conn).await?;
+        match global.output {
+            Output::Json => output::json(&states),
+            Output::Table => {
+                output::table(
+                    &["migration", "status"],
+                    states
+                        .iter()
+                        .map(|m| {
+                            vec![
+                                m.name.clone(),
+                                if m.applied { "applied" } else { "pending" }.into(),
+                            ]
+                        })
+                        .collect(),
+                );
+                Ok(())
+            }
+        }
+    }
+}

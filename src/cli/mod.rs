@@ -1,0 +1,127 @@
+//! The CLI front door: clap definitions next to thin `run` functions over `service`.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+use crate::context::AppContext;
+use crate::error::Error;
+
+pub mod audit;
+pub mod completions;
+pub mod migrate;
+pub mod output;
+pub mod serve;
+pub mod users;
+pub mod verification;
+
+pub use output::Output;
+
+/// authctl: an authentication service and the operator's tool for its database.
+#[derive(Debug, Parser)]
+#[command(
+    name = "authctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db).
+    #[arg(
+        long,
+        global = true,
+        env = "AUTHCTL_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    /// A TOML configuration file.
+    #[arg(long, global = true, env = "AUTHCTL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// Do not ask before destructive actions (required when stdin is not a terminal).
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (applies pending migrations first).
+    Serve(serve::ServeArgs),
+    /// Show or apply database migrations.
+    Migrate(migrate::MigrateArgs),
+    /// List, inspect, create, verify, disable and enable accounts.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Email verification.
+    #[command(subcommand)]
+    Verification(verification::VerificationCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Print shell completions, or write every shell's file into a folder.
+    Completions(completions::CompletionsArgs),
+}
+
+impl GlobalArgs {
+    pub fn load_config(&self, mut overrides: Overrides) -> anyhow::Result<Config> {
+        overrides.database_url = overrides.database_url.or_else(|| self.database_url.clone());
+        Config::load(self.config.as_deref(), &overrides)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    }
+
+    /// Loads the configuration, opens the database and checks its schema is current.
+    pub async fn context(&self) -> anyhow::Result<AppContext> {
+        let config = self.load_config(Overrides::default())?;
+        let db = crate::db::connect(&config.database_url).await?;
+        crate::db::ensure_migrated(&db).await?;
+        AppContext::new(config, db)
+    }
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let global = self.global;
+        match self.command {
+            Command::Completions(args) => args.run(),
+            Command::Serve(args) => args.run(&global).await,
+            Command::Migrate(args) => args.run(&global).await,
+            Command::Users(cmd) => cmd.run(&global.context().await?, &global).await,
+            Command::Verification(cmd) => cmd.run(&global.context().await?, &global).await,
+            Command::Audit(cmd) => cmd.run(&global.context().await?, &global).await,
+        }
+    }
+}
+
+/// Turns a service error into a sentence an operator can act on.
+pub fn explain(err: Error, email: &str) -> anyhow::Error {
+    match err {
+        Error::NotFound("user") => {
+            anyhow::anyhow!(
+                "no account has the address {email}; `authctl users list` shows every account"
+            )
+        }
+        other => anyhow::Error::from(other),
+    }
+}
+
+/// Looks a user up for a CLI command, with a helpful message when there is none.
+pub async fn find_user(
+    ctx: &AppContext,
+    email: &str,
+) -> anyhow::Result<crate::entity::user::Model> {
+    crate::service::users::get_by_email(ctx, email)
+        .await
+        .map_err(|e| explain(e, email))
+}

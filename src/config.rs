@@ -1,0 +1,423 @@
+//! Configuration, loaded the same way by every subcommand:
+//! built-in defaults < TOML file (`--config`) < `AUTHCTL_*` environment (`__` nests) < flags.
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+/// Environment variables with the `AUTHCTL_` prefix that are not configuration keys.
+const NON_CONFIG_ENV: &[&str] = &["config", "log"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub bind: SocketAddr,
+    pub public_url: Url,
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<IpNet>,
+    pub mail: MailConfig,
+    pub password: PasswordConfig,
+    pub session: SessionConfig,
+    pub step_up: StepUpConfig,
+    pub verification: VerificationConfig,
+    pub deletion: DeletionConfig,
+    pub throttle: ThrottleConfig,
+    pub http: HttpConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: DatabaseUrl("sqlite://authctl.db?mode=rwc".into()),
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            public_url: Url::parse("http://localhost:3000").expect("the default URL parses"),
+            trusted_proxies: Vec::new(),
+            mail: MailConfig::default(),
+            password: PasswordConfig::default(),
+            session: SessionConfig::default(),
+            step_up: StepUpConfig::default(),
+            verification: VerificationConfig::default(),
+            deletion: DeletionConfig::default(),
+            throttle: ThrottleConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    /// Print every message, with its links, to the console (for a first run on a laptop).
+    Log,
+    /// Write one `.eml` file per message into `mail.dir` (for scripts and tests).
+    File,
+    /// Deliver through the SMTP server at `mail.smtp_url`.
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub transport: MailTransportKind,
+    pub dir: PathBuf,
+    pub smtp_url: Option<SecretString>,
+    pub from: String,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransportKind::Log,
+            dir: PathBuf::from("./mail"),
+            smtp_url: None,
+            from: "authctl <no-reply@localhost>".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    /// Minimum length in Unicode code points.
+    pub min_length: usize,
+    /// Maximum length in code points: stops hash-DoS with huge inputs.
+    pub max_length: usize,
+    /// argon2id memory cost in KiB.
+    pub hash_memory_kib: u32,
+    /// argon2id iterations.
+    pub hash_iterations: u32,
+    /// argon2id lanes.
+    pub hash_parallelism: u32,
+    /// How many hashes may run at once (0 = the number of CPU cores).
+    pub hash_concurrency: usize,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            max_length: 256,
+            hash_memory_kib: 19_456,
+            hash_iterations: 2,
+            hash_parallelism: 1,
+            hash_concurrency: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub absolute_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub rotation_interval: Duration,
+    /// How often, at most, a session's last-active time is written.
+    #[serde(with = "humantime_serde")]
+    pub touch_interval: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: days(7),
+            absolute_timeout: days(30),
+            rotation_interval: Duration::from_secs(15 * 60),
+            touch_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StepUpConfig {
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+}
+
+impl Default for StepUpConfig {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerificationConfig {
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// The least time between two verification mails to one account.
+    #[serde(with = "humantime_serde")]
+    pub resend_interval: Duration,
+}
+
+impl Default for VerificationConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(24 * 3600),
+            resend_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeletionConfig {
+    #[serde(with = "humantime_serde")]
+    pub grace_period: Duration,
+    /// A six-field cron expression (sec min hour day month weekday); empty disables the schedule.
+    pub sweep_cron: String,
+}
+
+impl Default for DeletionConfig {
+    fn default() -> Self {
+        Self {
+            grace_period: days(30),
+            sweep_cron: "0 0 * * * *".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Consecutive failures for one account before logins for it are delayed.
+    pub account_free_failures: u32,
+    /// Failures from one client IP before logins from it are delayed.
+    pub ip_free_failures: u32,
+    /// The first delay; it doubles with every further failure.
+    #[serde(with = "humantime_serde")]
+    pub base_delay: Duration,
+    /// The longest delay.
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Failures older than this are forgotten.
+    #[serde(with = "humantime_serde")]
+    pub reset_after: Duration,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            account_free_failures: 5,
+            ip_free_failures: 20,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(3600),
+            reset_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 64 * 1024,
+        }
+    }
+}
+
+fn days(n: u64) -> Duration {
+    Duration::from_secs(n * 24 * 3600)
+}
+
+/// The database URL; its password is never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({:?})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::One(s) => s
+            .split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        Raw::Many(v) => v,
+    };
+    items
+        .iter()
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("`{item}` is not an IP address or CIDR range"))
+                })
+        })
+        .collect()
+}
+
+/// Values given on the command line; `None` leaves the lower layers in charge.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub bind: Option<SocketAddr>,
+    pub public_url: Option<String>,
+}
+
+impl Config {
+    /// Loads the configuration: defaults < `file` < `AUTHCTL_*` environment < `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, figment::Error> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(figment::Error::from(format!(
+                    "the configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("AUTHCTL_")
+                .ignore(NON_CONFIG_ENV)
+                .filter(|key| !key.as_str().starts_with("test_"))
+                .split("__"),
+        );
+        if let Some(url) = &overrides.database_url {
+            figment = figment.merge(Serialized::default("database_url", url));
+        }
+        if let Some(bind) = &overrides.bind {
+            figment = figment.merge(Serialized::default("bind", bind.to_string()));
+        }
+        if let Some(url) = &overrides.public_url {
+            figment = figment.merge(Serialized::default("public_url", url));
+        }
+        let config: Config = figment.extract()?;
+        config.validate().map_err(figment::Error::from)?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !matches!(self.public_url.scheme(), "http" | "https") {
+            return Err(format!(
+                "public_url must be an http or https URL, not `{}`",
+                self.public_url
+            ));
+        }
+        if self.password.min_length == 0 || self.password.min_length > self.password.max_length {
+            return Err(
+                "password.min_length must be at least 1 and at most password.max_length".into(),
+            );
+        }
+        if self.password.max_length > 1024 {
+            return Err("password.max_length may not exceed 1024".into());
+        }
+        if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp_url.is_none() {
+            return Err("mail.transport is `smtp` but mail.smtp_url is not set".into());
+        }
+        if self.session.idle_timeout.is_zero() || self.session.absolute_timeout.is_zero() {
+            return Err(
+                "session.idle_timeout and session.absolute_timeout must be longer than 0s".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether the service is reached over https (cookies get `Secure` and a `__Host-` name).
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The public URL without a trailing slash, for building links.
+    pub fn public_base(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The SMTP URL, for the mailer only.
+    pub fn smtp_url(&self) -> Option<&str> {
+        self.mail.smtp_url.as_ref().map(|s| s.expose_secret())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_debug_hides_the_password() {
+        let url = DatabaseUrl::new("postgres://app:hunter2@db.example:5432/auth");
+        let shown = format!("{url:?} {url}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("app:***@db.example"), "{shown}");
+    }
+
+    #[test]
+    fn smtp_password_is_not_in_debug_output() {
+        let mut config = Config::default();
+        config.mail.smtp_url = Some(SecretString::from("smtp://u:topsecret@mail:587"));
+        assert!(!format!("{config:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn trusted_proxies_accept_a_comma_separated_string() {
+        let figment = Figment::new().merge(Serialized::default(
+            "trusted_proxies",
+            "10.0.0.0/8, 192.168.1.1",
+        ));
+        let config: Config = figment.extract().expect("valid");
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert!(config.trusted_proxies[1].contains(&"192.168.1.1".parse::<IpAddr>().expect("ip")));
+    }
+}

@@ -1,0 +1,44 @@
+//! `AppContext`: everything a service function needs, built once and passed explicitly.
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::mail::Mailer;
+use crate::password::Hasher;
+
+#[derive(Clone)]
+pub struct AppContext {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub mailer: Mailer,
+    pub hasher: Hasher,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppContext {
+    /// Builds the context on an open database with the wall clock.
+    pub fn new(config: Config, db: DatabaseConnection) -> anyhow::Result<Self> {
+        Self::with_clock(config, db, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(
+        config: Config,
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            mailer: Mailer::from_config(&config)?,
+            hasher: Hasher::new(&config.password)?,
+            config: Arc::new(config),
+            db,
+            clock,
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}

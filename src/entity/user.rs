@@ -1,0 +1,41 @@
+//! The `users` table.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    #[sea_orm(unique)]
+    pub email: String,
+    pub name: String,
+    /// An argon2id PHC string; `None` for accounts that cannot sign in with a password.
+    pub password_hash: Option<String>,
+    pub email_verified_at: Option<DateTimeUtc>,
+    pub verification_sent_at: Option<DateTimeUtc>,
+    pub disabled_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::session::Entity")]
+    Session,
+    #[sea_orm(has_many = "super::verification_token::Entity")]
+    VerificationToken,
+}
+
+impl Related<super::session::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Session.def()
+    }
+}
+
+impl Related<super::verification_token::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::VerificationToken.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

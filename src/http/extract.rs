@@ -1,0 +1,223 @@
+//! Extractors: JSON bodies with JSON errors, the client's address, and the session guards.
+//! A route that needs a verified address takes `VerifiedSession` instead of `CurrentSession`.
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+
+use crate::config::Config;
+use crate::context::AppContext;
+use crate::error::Error;
+use crate::service::ClientInfo;
+use crate::service::sessions::{self, Authenticated};
+
+use super::error::ApiError;
+
+/// `Json<T>` whose rejections are `{"error","message"}` bodies.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "malformed_json",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        _ => "invalid_request",
+    };
+    let message = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "send the body as JSON with `Content-Type: application/json`".to_owned()
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
+        _ => rejection.body_text(),
+    };
+    ApiError::new(status, code, message)
+}
+
+/// Parses a JSON body that was read as bytes (for routes where the body is optional).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let (status, code) = if e.is_data() {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
+        } else {
+            (StatusCode::BAD_REQUEST, "malformed_json")
+        };
+        ApiError::new(status, code, format!("the JSON body is invalid: {e}"))
+    })
+}
+
+/// The client's IP: the socket peer, or the nearest untrusted address in `X-Forwarded-For` when
+/// the peer is one of `trusted_proxies`.
+pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = peer.map(|ip| ip.to_canonical())?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
+        .collect();
+    // Walk from the nearest hop outwards; the first address we do not trust is the client.
+    Some(
+        hops.iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .or(hops.first())
+            .copied()
+            .unwrap_or(peer),
+    )
+}
+
+/// The user agent, cut to 512 characters, with control characters replaced (no log injection).
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    let clean: String = raw
+        .chars()
+        .take(512)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    (!clean.trim().is_empty()).then_some(clean)
+}
+
+pub fn client_info(parts: &Parts, config: &Config) -> ClientInfo {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    ClientInfo {
+        ip: client_ip(&parts.headers, peer, &config.trusted_proxies),
+        user_agent: user_agent(&parts.headers),
+    }
+}
+
+/// `ClientInfo` as an extractor; never fails.
+pub struct Client(pub ClientInfo);
+
+impl FromRequestParts<AppContext> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_info(parts, &ctx.config)))
+    }
+}
+
+/// The session cookie's name: `__Host-` prefixed when the service is served over https.
+pub fn cookie_name(config: &Config) -> &'static str {
+    if config.is_https() {
+        "__Host-authctl_session"
+    } else {
+        "authctl_session"
+    }
+}
+
+/// The session token from the `Cookie` header, if any.
+pub fn session_token<'h>(headers: &'h HeaderMap, config: &Config) -> Option<&'h str> {
+    let name = cookie_name(config);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+/// A signed-in user's session; 401 without a valid one.
+pub struct CurrentSession(pub Authenticated);
+
+impl FromRequestParts<AppContext> for CurrentSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(auth) = parts.extensions.get::<Authenticated>() {
+            return Ok(Self(auth.clone()));
+        }
+        let token = session_token(&parts.headers, &ctx.config).ok_or(Error::Unauthenticated)?;
+        let auth = sessions::authenticate(ctx, token, ctx.now()).await?;
+        parts.extensions.insert(auth.clone());
+        Ok(Self(auth))
+    }
+}
+
+/// A session whose user has verified their address; 403 `email_not_verified` otherwise.
+pub struct VerifiedSession(pub Authenticated);
+
+impl FromRequestParts<AppContext> for VerifiedSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        let CurrentSession(auth) = CurrentSession::from_request_parts(parts, ctx).await?;
+        if auth.user.email_verified_at.is_none() {
+            return Err(Error::forbidden(
+                "email_not_verified",
+                "verify your email address first: open the link we sent you, or ask for a new one at POST /verify-email/resend",
+            )
+            .into());
+        }
+        Ok(Self(auth))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().expect("header"));
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_from_untrusted_peers() {
+        let peer: IpAddr = "203.0.113.9".parse().expect("ip");
+        assert_eq!(client_ip(&headers("1.2.3.4"), Some(peer), &[]), Some(peer));
+    }
+
+    #[test]
+    fn forwarded_for_is_used_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.2".parse().expect("ip");
+        let trusted = vec!["10.0.0.0/8".parse().expect("net")];
+        let got = client_ip(
+            &headers("6.6.6.6, 198.51.100.7, 10.0.0.3"),
+            Some(proxy),
+            &trusted,
+        );
+        assert_eq!(got, Some("198.51.100.7".parse().expect("ip")));
+    }
+}

@@ -1,0 +1,169 @@
+//! The HTTP front door: thin axum handlers over `service`, plus the middleware every response gets.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::context::AppContext;
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod me;
+pub mod verification;
+
+use error::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "authctl", description = "Authentication service: accounts, sessions, email verification."),
+    components(schemas(error::ErrorBody)),
+    tags(
+        (name = "accounts"), (name = "sessions"), (name = "verification"), (name = "operations"),
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document, served at `/openapi.json`.
+#[derive(Clone)]
+struct Spec(Arc<String>);
+
+/// This API's OpenAPI document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi_json(axum::Extension(spec): axum::Extension<Spec>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        spec.0.as_str().to_owned(),
+    )
+        .into_response()
+}
+
+/// The routes and their OpenAPI document, built from the same list so neither can miss a route.
+pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(me::get_me, me::update_me))
+        .routes(routes!(verification::verify_email))
+        .routes(routes!(verification::resend))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi_json))
+        .split_for_parts()
+}
+
+/// The complete application.
+pub fn router(ctx: AppContext) -> Router {
+    let (routes, api) = routes();
+    let spec = Spec(Arc::new(
+        api.to_pretty_json().unwrap_or_else(|_| "{}".into()),
+    ));
+    let https = ctx.config.is_https();
+    let mut app = routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            ctx.clone(),
+            cross_site_guard,
+        ))
+        .layer(DefaultBodyLimit::max(ctx.config.http.body_limit))
+        .layer(axum::Extension(spec))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header_layer(header::CACHE_CONTROL, "no-store"))
+        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header_layer(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    if https {
+        app = app.layer(header_layer(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ));
+    }
+    app.layer(CatchPanicLayer::custom(|_| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred").into_response()
+    }))
+    .layer(
+        // Spans carry the path only: query strings can hold tokens and never reach the logs.
+        TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        }),
+    )
+    .with_state(ctx)
+}
+
+fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}
+
+/// Refuses state-changing requests that carry the session cookie but come from another site
+/// (`Sec-Fetch-Site: cross-site`/`same-site`, or an `Origin` other than `public_url`'s).
+async fn cross_site_guard(State(ctx): State<AppContext>, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && extract::session_token(req.headers(), &ctx.config).is_some() {
+        let fetch_site = req
+            .headers()
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok());
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        let ours = ctx.config.public_url.origin().ascii_serialization();
+        let cross_site = matches!(fetch_site, Some("cross-site") | Some("same-site"))
+            || origin.is_some_and(|o| o.trim_end_matches('/') != ours);
+        if cross_site {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross_site_request",
+                "this request came from another site and was refused",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Serves `ctx` on `listener` until `shutdown` completes, then drains open requests.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: AppContext,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(ctx);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

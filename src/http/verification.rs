@@ -1,0 +1,115 @@
+//! The verification link and resending it.
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::context::AppContext;
+use crate::error::Error;
+use crate::service::{Actor, sessions, verification};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Client, parse_json, session_token};
+
+#[derive(Deserialize, IntoParams)]
+pub struct VerifyQuery {
+    /// The token from the mailed link.
+    token: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifiedResponse {
+    verified: bool,
+    email: String,
+}
+
+/// Verify an email address with the token from the mailed link.
+#[utoipa::path(get, path = "/verify-email", tag = "verification", params(VerifyQuery),
+    responses(
+        (status = 200, body = VerifiedResponse),
+        (status = 410, description = "The link was used, has expired or is unknown", body = ErrorBody),
+        (status = 422, description = "No token, or a malformed one", body = ErrorBody),
+    ))]
+pub async fn verify_email(
+    State(ctx): State<AppContext>,
+    Client(client): Client,
+    Query(query): Query<VerifyQuery>,
+) -> Result<Json<VerifiedResponse>, ApiError> {
+    let token = query.token.ok_or_else(|| {
+        Error::invalid(
+            "invalid_token",
+            "the link has no token; copy the whole link from the mail",
+        )
+    })?;
+    let user = verification::confirm(&ctx, &token, &client, ctx.now()).await?;
+    Ok(Json(VerifiedResponse {
+        verified: true,
+        email: user.email,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendRequest {
+    email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AcceptedResponse {
+    message: String,
+}
+
+/// Send a new verification link: to `{"email"}`, or, without a body, to the signed-in user.
+/// The answer is the same whether or not the address has an account; at most one mail a minute.
+#[utoipa::path(post, path = "/verify-email/resend", tag = "verification", request_body(content = Option<ResendRequest>),
+    responses(
+        (status = 202, body = AcceptedResponse),
+        (status = 422, description = "Neither an email nor a session", body = ErrorBody),
+    ))]
+pub async fn resend(
+    State(ctx): State<AppContext>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<AcceptedResponse>), ApiError> {
+    let now = ctx.now();
+    let has_body = body.iter().any(|b| !b.is_ascii_whitespace());
+    let by_address = if has_body {
+        Some(parse_json::<ResendRequest>(&body)?.email)
+    } else {
+        None
+    };
+    let session = match (&by_address, session_token(&headers, &ctx.config)) {
+        (Some(_), _) => None,
+        (None, Some(token)) => Some(sessions::authenticate(&ctx, token, now).await?),
+        (None, None) => {
+            return Err(
+                Error::invalid("invalid_request", "send {\"email\": ...} or sign in first").into(),
+            );
+        }
+    };
+    // The work finishes in the background so the answer takes the same time either way.
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let result = match (by_address, session) {
+            (Some(email), _) => verification::resend_for_address(&ctx, &email, now).await,
+            (None, Some(auth)) => {
+                verification::resend(&ctx, &Actor::User(auth.user.id.clone()), &auth.user, now)
+                    .await
+                    .map(|_| ())
+            }
+            (None, None) => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "resending a verification mail failed");
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(AcceptedResponse {
+            message: "if the address belongs to an unverified account, a new link is on its way"
+                .into(),
+        }),
+    ))
+}

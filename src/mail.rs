@@ -1,0 +1,189 @@
+//! Outgoing mail through lettre: one `send_*` function per kind of message, each with a text and an
+//! HTML part, over the transport the configuration names (`log`, `file` or `smtp`).
+use std::path::PathBuf;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{Config, MailTransportKind};
+use crate::error::{Error, Result};
+
+#[derive(Clone)]
+enum Transport {
+    Log,
+    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+}
+
+impl Mailer {
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let from: Mailbox = config.mail.from.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "mail.from `{}` is not a valid mailbox: {e}",
+                config.mail.from
+            )
+        })?;
+        let transport = match config.mail.transport {
+            MailTransportKind::Log => Transport::Log,
+            MailTransportKind::File => {
+                let dir = config.mail.dir.clone();
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    anyhow::anyhow!("while creating the mail folder {}: {e}", dir.display())
+                })?;
+                Transport::File(AsyncFileTransport::new(&dir), dir)
+            }
+            MailTransportKind::Smtp => {
+                let url = config
+                    .smtp_url()
+                    .ok_or_else(|| anyhow::anyhow!("mail.smtp_url is not set"))?;
+                Transport::Smtp(smtp_transport(url)?)
+            }
+        };
+        Ok(Self { transport, from })
+    }
+
+    /// The e-mail verification message with its single-use link.
+    pub async fn send_verification(&self, to: &str, name: &str, link: &str) -> Result<()> {
+        let greeting = greeting(name);
+        let text = format!(
+            "{greeting}\n\nPlease confirm your email address by opening this link:\n\n{link}\n\n\
+             The link works once and expires in 24 hours. If you did not sign up, ignore this message.\n"
+        );
+        let html = format!(
+            "<p>{}</p><p>Please confirm your email address:</p><p><a href=\"{link}\">Verify my email address</a></p>\
+             <p>Or paste this link into your browser:<br>{link}</p>\
+             <p>The link works once and expires in 24 hours. If you did not sign up, ignore this message.</p>",
+            html_escape(&greeting)
+        );
+        self.send(to, "Verify your email address", text, html).await
+    }
+
+    async fn send(&self, to: &str, subject: &str, text: String, html: String) -> Result<()> {
+        let to_box: Mailbox = to
+            .parse()
+            .map_err(|e| Error::Mail(format!("bad recipient: {e}")))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to_box)
+            .subject(subject)
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(readable_body(text.clone())),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(readable_body(html)),
+                    ),
+            )
+            .map_err(|e| Error::Mail(e.to_string()))?;
+        match &self.transport {
+            Transport::Log => {
+                // The console transport is for a first run on a laptop: the link is the point.
+                println!("\n----- mail to {to}: {subject} -----\n{text}----- end of mail -----\n");
+                Ok(())
+            }
+            Transport::File(transport, dir) => {
+                let id = transport
+                    .send(message)
+                    .await
+                    .map_err(|e| Error::Mail(e.to_string()))?;
+                tracing::info!(path = %dir.join(format!("{id}.eml")).display(), subject, "mail written");
+                Ok(())
+            }
+            Transport::Smtp(transport) => {
+                transport
+                    .send(message)
+                    .await
+                    .map_err(|e| Error::Mail(e.to_string()))?;
+                tracing::info!(subject, "mail sent over SMTP");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Builds the SMTP transport from `smtp://user:pass@host:587?tls=starttls` (also `tls=tls` or
+/// `smtps://` for implicit TLS, and `tls=none` for a local relay).
+fn smtp_transport(url: &str) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let mut parsed =
+        url::Url::parse(url).map_err(|_| anyhow::anyhow!("mail.smtp_url is not a valid URL"))?;
+    let tls = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    let mapped = match tls.as_deref() {
+        None | Some("none") => None,
+        Some("starttls") | Some("required") => Some("required"),
+        Some("opportunistic") => Some("opportunistic"),
+        Some("tls") | Some("wrapper") => {
+            parsed
+                .set_scheme("smtps")
+                .map_err(|_| anyhow::anyhow!("mail.smtp_url has an unusable scheme"))?;
+            None
+        }
+        Some(other) => {
+            anyhow::bail!("mail.smtp_url has tls={other}; use starttls, tls, opportunistic or none")
+        }
+    };
+    let others: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k != "tls")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    parsed.set_query(None);
+    if mapped.is_some() || !others.is_empty() {
+        let mut q = parsed.query_pairs_mut();
+        if let Some(m) = mapped {
+            q.append_pair("tls", m);
+        }
+        for (k, v) in &others {
+            q.append_pair(k, v);
+        }
+    }
+    // lettre's error text may include the URL: never show it.
+    Ok(
+        AsyncSmtpTransport::<Tokio1Executor>::from_url(parsed.as_str())
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "mail.smtp_url is not a usable SMTP URL (smtp:// or smtps://, host required)"
+                )
+            })?
+            .build(),
+    )
+}
+
+/// 7-bit text keeps links greppable in `.eml` files; anything else falls back to lettre's choice.
+fn readable_body(content: String) -> Body {
+    Body::new_with_encoding(
+        content.clone(),
+        lettre::message::header::ContentTransferEncoding::SevenBit,
+    )
+    .unwrap_or_else(|_| Body::new(content))
+}
+
+fn greeting(name: &str) -> String {
+    if name.is_empty() {
+        "Hello,".to_owned()
+    } else {
+        format!("Hello {name},")
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

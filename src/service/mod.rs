@@ -1,0 +1,23 @@
+//! The one domain layer: every operation exists once here, called by `http/` and `cli/` alike.
+use std::net::IpAddr;
+
+pub mod audit;
+pub mod sessions;
+pub mod throttle;
+pub mod users;
+pub mod verification;
+
+pub use audit::Actor;
+
+/// Where a request came from: the client IP (already resolved through trusted proxies) and user agent.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn ip_string(&self) -> Option<String> {
+        self.ip.map(|ip| ip.to_string())
+    }
+}

@@ -1,0 +1,316 @@
+//! Accounts: signup, operator-created users, lookup, listing, verification by hand, disable/enable.
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
+    TransactionTrait,
+};
+use secrecy::SecretString;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::context::AppContext;
+use crate::domain::{Email, Name, NewPassword};
+use crate::entity::user;
+use crate::error::{Error, Result};
+
+use super::sessions::{self, AuthMethod, NewSession};
+use super::{Actor, ClientInfo, audit, verification};
+
+/// A user as shown over HTTP and by the CLI's `-o json`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub email_verified: bool,
+    pub email_verified_at: Option<DateTime<Utc>>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&user::Model> for UserView {
+    fn from(u: &user::Model) -> Self {
+        Self {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            email_verified: u.email_verified_at.is_some(),
+            email_verified_at: u.email_verified_at,
+            disabled: u.disabled_at.is_some(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// What a new account is made of.
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    /// `None` makes an account that cannot sign in with a password (yet).
+    pub password: Option<SecretString>,
+    pub verified: bool,
+}
+
+/// Validates, hashes and inserts; a taken address (in any case) is a `Conflict`.
+async fn insert(
+    ctx: &AppContext,
+    db: &impl ConnectionTrait,
+    new: NewUser,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let email = Email::parse(&new.email)?;
+    let name = Name::parse(&new.name)?;
+    let password_hash = match &new.password {
+        Some(raw) => {
+            let password = NewPassword::parse(raw, &ctx.config.password, &email)?;
+            Some(ctx.hasher.hash(password.secret()).await?)
+        }
+        None => None,
+    };
+    let model = user::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        email: Set(email.as_str().to_owned()),
+        name: Set(name.into_inner()),
+        password_hash: Set(password_hash),
+        email_verified_at: Set(new.verified.then_some(now)),
+        verification_sent_at: Set(None),
+        disabled_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    match user::Entity::insert(model).exec_with_returning(db).await {
+        Ok(user) => Ok(user),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(Error::conflict(
+                "email_taken",
+                format!("an account with the address {email} already exists"),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /signup`: creates the account, signs it in and mails a verification link.
+pub async fn signup(
+    ctx: &AppContext,
+    new: NewUser,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<(user::Model, NewSession)> {
+    let txn = ctx.db.begin().await?;
+    let user = insert(
+        ctx,
+        &txn,
+        NewUser {
+            verified: false,
+            ..new
+        },
+        now,
+    )
+    .await?;
+    audit::record(
+        &txn,
+        now,
+        &Actor::User(user.id.clone()),
+        "signup",
+        Some(&user.id),
+        Some(client),
+        json!({}),
+    )
+    .await?;
+    let session = sessions::create(
+        &txn,
+        &ctx.config,
+        &user.id,
+        AuthMethod::Password,
+        client,
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    // The account exists either way: a mail failure is logged and the user can ask for a resend.
+    if let Err(e) = verification::issue(ctx, &user, now).await {
+        tracing::warn!(user_id = %user.id, error = %e, "the verification mail could not be sent");
+    }
+    Ok((user, session))
+}
+
+/// `authctl users create`: an operator adds an account (optionally already verified).
+pub async fn create(
+    ctx: &AppContext,
+    actor: &Actor,
+    new: NewUser,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let verified = new.verified;
+    let txn = ctx.db.begin().await?;
+    let user = insert(ctx, &txn, new, now).await?;
+    audit::record(
+        &txn,
+        now,
+        actor,
+        "user_created",
+        Some(&user.id),
+        None,
+        json!({ "verified": verified, "email": user.email }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// Looks an account up by address (in any case).
+pub async fn find_by_email(
+    db: &impl ConnectionTrait,
+    email: &Email,
+) -> Result<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?)
+}
+
+/// Like `find_by_email`, but an unknown address is `NotFound`.
+pub async fn get_by_email(ctx: &AppContext, raw_email: &str) -> Result<user::Model> {
+    let email = Email::parse(raw_email)?;
+    find_by_email(&ctx.db, &email)
+        .await?
+        .ok_or(Error::NotFound("user"))
+}
+
+/// Every account, oldest first; only the unverified ones when asked.
+pub async fn list(ctx: &AppContext, unverified_only: bool) -> Result<Vec<user::Model>> {
+    let mut query = user::Entity::find();
+    if unverified_only {
+        query = query.filter(user::Column::EmailVerifiedAt.is_null());
+    }
+    Ok(query
+        .order_by_asc(user::Column::CreatedAt)
+        .order_by_asc(user::Column::Email)
+        .all(&ctx.db)
+        .await?)
+}
+
+/// Marks the address verified without a link (operator action). Idempotent.
+pub async fn mark_verified(
+    ctx: &AppContext,
+    actor: &Actor,
+    raw_email: &str,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let user = get_by_email(ctx, raw_email).await?;
+    if user.email_verified_at.is_some() {
+        return Ok(user);
+    }
+    user::Entity::update_many()
+        .col_expr(user::Column::EmailVerifiedAt, Expr::value(now))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user.id.as_str()))
+        .exec(&ctx.db)
+        .await?;
+    audit::record(
+        &ctx.db,
+        now,
+        actor,
+        "email_verified",
+        Some(&user.id),
+        None,
+        json!({ "email": user.email, "via": "operator" }),
+    )
+    .await?;
+    get_by_email(ctx, raw_email).await
+}
+
+/// Disables an account and ends its sessions at once. Returns the user and the number of sessions ended.
+pub async fn disable(
+    ctx: &AppContext,
+    actor: &Actor,
+    raw_email: &str,
+    now: DateTime<Utc>,
+) -> Result<(user::Model, u64)> {
+    let user = get_by_email(ctx, raw_email).await?;
+    let txn = ctx.db.begin().await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::DisabledAt, Expr::value(now))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user.id.as_str()))
+        .filter(user::Column::DisabledAt.is_null())
+        .exec(&txn)
+        .await?;
+    let ended = sessions::revoke_all_for_user(&txn, &user.id).await?;
+    audit::record(
+        &txn,
+        now,
+        actor,
+        "user_disabled",
+        Some(&user.id),
+        None,
+        json!({ "sessionsEnded": ended }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((get_by_email(ctx, raw_email).await?, ended))
+}
+
+/// Re-enables a disabled account.
+pub async fn enable(
+    ctx: &AppContext,
+    actor: &Actor,
+    raw_email: &str,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let user = get_by_email(ctx, raw_email).await?;
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::DisabledAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user.id.as_str()))
+        .exec(&ctx.db)
+        .await?;
+    audit::record(
+        &ctx.db,
+        now,
+        actor,
+        "user_enabled",
+        Some(&user.id),
+        None,
+        json!({}),
+    )
+    .await?;
+    get_by_email(ctx, raw_email).await
+}
+
+/// Changes the display name of the signed-in user.
+pub async fn rename(
+    ctx: &AppContext,
+    user_id: &str,
+    raw_name: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let name = Name::parse(raw_name)?;
+    user::Entity::update_many()
+        .col_expr(user::Column::Name, Expr::value(name.as_str()))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(&ctx.db)
+        .await?;
+    audit::record(
+        &ctx.db,
+        now,
+        &Actor::User(user_id.to_owned()),
+        "profile_updated",
+        Some(user_id),
+        Some(client),
+        json!({ "fields": ["name"] }),
+    )
+    .await?;
+    user::Entity::find_by_id(user_id.to_owned())
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("user"))
+}

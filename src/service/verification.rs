@@ -1,0 +1,191 @@
+//! E-mail verification: a single-use, hashed, expiring token mailed as a link.
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use crate::context::AppContext;
+use crate::domain::Email;
+use crate::entity::{user, verification_token};
+use crate::error::{Error, Result};
+use crate::tokens;
+
+use super::{Actor, ClientInfo, audit, users};
+
+pub const PURPOSE: &str = "verify_email";
+
+fn duration(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Stores a new token for the user's current address and mails the link.
+pub async fn issue(ctx: &AppContext, user: &user::Model, now: DateTime<Utc>) -> Result<()> {
+    let token = tokens::generate();
+    verification_token::Entity::insert(verification_token::ActiveModel {
+        token_hash: Set(tokens::hash(&token)),
+        user_id: Set(user.id.clone()),
+        purpose: Set(PURPOSE.into()),
+        email: Set(user.email.clone()),
+        created_at: Set(now),
+        expires_at: Set(now + duration(ctx.config.verification.token_ttl)),
+        used_at: Set(None),
+    })
+    .exec(&ctx.db)
+    .await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::VerificationSentAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user.id.as_str()))
+        .exec(&ctx.db)
+        .await?;
+    let link = format!("{}/verify-email?token={token}", ctx.config.public_base());
+    ctx.mailer
+        .send_verification(&user.email, &user.name, &link)
+        .await
+}
+
+/// `GET /verify-email`: consumes the token and marks the address verified.
+/// A used, expired or unknown token is `Gone` (410): the link no longer works.
+pub async fn confirm(
+    ctx: &AppContext,
+    token: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    if !tokens::looks_valid(token) {
+        return Err(Error::invalid(
+            "invalid_token",
+            "the verification link is malformed; copy the whole link from the mail",
+        ));
+    }
+    let hash = tokens::hash(token);
+    let found = verification_token::Entity::find_by_id(hash.clone())
+        .filter(verification_token::Column::Purpose.eq(PURPOSE))
+        .one(&ctx.db)
+        .await?;
+    let Some(row) = found else {
+        return Err(Error::gone(
+            "token_invalid",
+            "this verification link is not valid any more; ask for a new one",
+        ));
+    };
+    if row.used_at.is_some() {
+        return Err(Error::gone(
+            "token_used",
+            "this verification link has already been used",
+        ));
+    }
+    if row.expires_at <= now {
+        return Err(Error::gone(
+            "token_expired",
+            "this verification link has expired; ask for a new one",
+        ));
+    }
+    // Consume it atomically: of two concurrent clicks, exactly one wins.
+    let consumed = verification_token::Entity::update_many()
+        .col_expr(verification_token::Column::UsedAt, Expr::value(now))
+        .filter(verification_token::Column::TokenHash.eq(hash))
+        .filter(verification_token::Column::UsedAt.is_null())
+        .exec(&ctx.db)
+        .await?;
+    if consumed.rows_affected == 0 {
+        return Err(Error::gone(
+            "token_used",
+            "this verification link has already been used",
+        ));
+    }
+    let user = user::Entity::find_by_id(row.user_id.clone())
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    if user.email != row.email {
+        return Err(Error::gone(
+            "token_invalid",
+            "this link was sent to an address the account no longer uses",
+        ));
+    }
+    if user.email_verified_at.is_none() {
+        user::Entity::update_many()
+            .col_expr(user::Column::EmailVerifiedAt, Expr::value(now))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(user.id.as_str()))
+            .exec(&ctx.db)
+            .await?;
+        audit::record(
+            &ctx.db,
+            now,
+            &Actor::User(user.id.clone()),
+            "email_verified",
+            Some(&user.id),
+            Some(client),
+            json!({ "email": user.email, "via": "link" }),
+        )
+        .await?;
+    }
+    user::Entity::find_by_id(user.id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("user"))
+}
+
+/// What a resend did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resent {
+    Sent,
+    AlreadyVerified,
+    /// A mail went out less than `verification.resend_interval` ago.
+    TooSoon,
+}
+
+/// Sends a fresh link unless the address is verified or a mail went out too recently. The
+/// "too recently" check is one conditional update, so it holds across replicas and races.
+pub async fn resend(
+    ctx: &AppContext,
+    actor: &Actor,
+    user: &user::Model,
+    now: DateTime<Utc>,
+) -> Result<Resent> {
+    if user.email_verified_at.is_some() {
+        return Ok(Resent::AlreadyVerified);
+    }
+    let cutoff = now - duration(ctx.config.verification.resend_interval);
+    let claimed = user::Entity::update_many()
+        .col_expr(user::Column::VerificationSentAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user.id.as_str()))
+        .filter(
+            user::Column::VerificationSentAt
+                .is_null()
+                .or(user::Column::VerificationSentAt.lte(cutoff)),
+        )
+        .exec(&ctx.db)
+        .await?;
+    if claimed.rows_affected == 0 {
+        return Ok(Resent::TooSoon);
+    }
+    issue(ctx, user, now).await?;
+    audit::record(
+        &ctx.db,
+        now,
+        actor,
+        "verification_resent",
+        Some(&user.id),
+        None,
+        json!({ "email": user.email }),
+    )
+    .await?;
+    Ok(Resent::Sent)
+}
+
+/// `POST /verify-email/resend` by address: does the work if there is any and reveals nothing.
+pub async fn resend_for_address(
+    ctx: &AppContext,
+    raw_email: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Ok(email) = Email::parse(raw_email) else {
+        return Ok(());
+    };
+    if let Some(user) = users::find_by_email(&ctx.db, &email).await? {
+        resend(ctx, &Actor::Anonymous, &user, now).await?;
+    }
+    Ok(())
+}
