@@ -318,14 +318,11 @@ pub struct Overrides {
 
 impl Config {
     /// Loads the configuration: defaults < `file` < `AUTHCTL_*` environment < `overrides`.
-    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
         let mut figment = Figment::new();
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(figment::Error::from(format!(
-                    "the configuration file {} does not exist",
-                    path.display()
-                )));
+                anyhow::bail!("the configuration file {} does not exist", path.display());
             }
             figment = figment.merge(Toml::file_exact(path));
         }
@@ -344,8 +341,12 @@ impl Config {
         if let Some(url) = &overrides.public_url {
             figment = figment.merge(Serialized::default("public_url", url));
         }
-        let config: Config = figment.extract()?;
-        config.validate().map_err(figment::Error::from)?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(config)
     }
 

@@ -275,7 +275,7 @@ mod tests {
         );
         assert_eq!(
             code(NewPassword::parse(
-                &"🔐".repeat(15).into(),
+                &"🔐🐱🌍".repeat(5).into(),
                 &policy(),
                 &email()
             )),

@@ -164,13 +164,21 @@ fn smtp_transport(url: &str) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor
     )
 }
 
-/// 7-bit text keeps links greppable in `.eml` files; anything else falls back to lettre's choice.
+/// Bodies go out unencoded (7bit for ASCII, 8bit for other UTF-8; lines stay far below the 998
+/// octets RFC 5322 allows), so links stay whole and greppable in `.eml` files. lettre's own choice
+/// would quoted-printable-encode any line of 76 characters or more, splitting long links.
 fn readable_body(content: String) -> Body {
-    Body::new_with_encoding(
-        content.clone(),
-        lettre::message::header::ContentTransferEncoding::SevenBit,
-    )
-    .unwrap_or_else(|_| Body::new(content))
+    use lettre::message::header::ContentTransferEncoding;
+    if content.contains('\0') || content.lines().any(|l| l.len() > 900) {
+        return Body::new(content);
+    }
+    let encoding = if content.is_ascii() {
+        ContentTransferEncoding::SevenBit
+    } else {
+        ContentTransferEncoding::EightBit
+    };
+    let crlf = content.replace("\r\n", "\n").replace('\n', "\r\n");
+    Body::dangerous_pre_encoded(crlf.into_bytes(), encoding)
 }
 
 fn greeting(name: &str) -> String {

@@ -84,9 +84,11 @@ pub async fn resend(
         (Some(_), _) => None,
         (None, Some(token)) => Some(sessions::authenticate(&ctx, token, now).await?),
         (None, None) => {
-            return Err(
-                Error::invalid("invalid_request", "send {\"email\": ...} or sign in first").into(),
-            );
+            return Err(Error::invalid(
+                "invalid_request",
+                "send {\"email\": ...} or sign in first",
+            )
+            .into());
         }
     };
     // The work finishes in the background so the answer takes the same time either way.

@@ -1,1 +1,10 @@
+//! The HTTP tests: one binary, the real app per test on port 0, each on SQLite and on PostgreSQL
+//! when `AUTHCTL_TEST_POSTGRES_URL` is set.
+mod helpers;
 
+mod http;
+mod login;
+mod sessions;
+mod signup;
+mod smtp;
+mod verification;

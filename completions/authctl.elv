@@ -1,0 +1,361 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[authctl] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'authctl'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'authctl'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Run the HTTP service (applies pending migrations first)'
+            cand migrate 'Show or apply database migrations'
+            cand users 'List, inspect, create, verify, disable and enable accounts'
+            cand verification 'Email verification'
+            cand audit 'Read the audit log'
+            cand completions 'Print shell completions, or write every shell''s file into a folder'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;serve'= {
+            cand --bind 'Address to listen on (default 127.0.0.1:3000)'
+            cand --public-url 'The URL users reach the service at; used in mailed links (default http://localhost:3000)'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;migrate'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand status 'Show which migrations are applied (the default)'
+            cand up 'Apply every pending migration'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;migrate;status'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;migrate;up'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;migrate;help'= {
+            cand status 'Show which migrations are applied (the default)'
+            cand up 'Apply every pending migration'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;migrate;help;status'= {
+        }
+        &'authctl;migrate;help;up'= {
+        }
+        &'authctl;migrate;help;help'= {
+        }
+        &'authctl;users'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List accounts'
+            cand show 'Show one account'
+            cand create 'Create an account. Prompts for a password on a terminal'
+            cand verify 'Mark an address as verified without a link'
+            cand disable 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
+            cand enable 'Enable a disabled account'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;users;list'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --unverified 'Only accounts whose address is not verified'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;users;show'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;users;create'= {
+            cand --name 'Display name'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --verified 'Mark the address as verified (no mail is sent)'
+            cand --password-stdin 'Read the password from the first line of stdin (for scripts)'
+            cand --no-password 'Create the account without a password (it cannot sign in with one until it gets one)'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;users;verify'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;users;disable'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;users;enable'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;users;help'= {
+            cand list 'List accounts'
+            cand show 'Show one account'
+            cand create 'Create an account. Prompts for a password on a terminal'
+            cand verify 'Mark an address as verified without a link'
+            cand disable 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
+            cand enable 'Enable a disabled account'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;users;help;list'= {
+        }
+        &'authctl;users;help;show'= {
+        }
+        &'authctl;users;help;create'= {
+        }
+        &'authctl;users;help;verify'= {
+        }
+        &'authctl;users;help;disable'= {
+        }
+        &'authctl;users;help;enable'= {
+        }
+        &'authctl;users;help;help'= {
+        }
+        &'authctl;verification'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand resend 'Send a new verification link to an unverified account'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;verification;resend'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;verification;help'= {
+            cand resend 'Send a new verification link to an unverified account'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;verification;help;resend'= {
+        }
+        &'authctl;verification;help;help'= {
+        }
+        &'authctl;audit'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List audit events, newest first'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;audit;list'= {
+            cand --user 'Only events about this account'
+            cand --since 'Only events since this long ago (`2h`, `7d`) or since an RFC 3339 time'
+            cand --limit 'At most this many events'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;audit;help'= {
+            cand list 'List audit events, newest first'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;audit;help;list'= {
+        }
+        &'authctl;audit;help;help'= {
+        }
+        &'authctl;completions'= {
+            cand --dir 'Write the completions of every supported shell into this folder'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;help'= {
+            cand serve 'Run the HTTP service (applies pending migrations first)'
+            cand migrate 'Show or apply database migrations'
+            cand users 'List, inspect, create, verify, disable and enable accounts'
+            cand verification 'Email verification'
+            cand audit 'Read the audit log'
+            cand completions 'Print shell completions, or write every shell''s file into a folder'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;help;serve'= {
+        }
+        &'authctl;help;migrate'= {
+            cand status 'Show which migrations are applied (the default)'
+            cand up 'Apply every pending migration'
+        }
+        &'authctl;help;migrate;status'= {
+        }
+        &'authctl;help;migrate;up'= {
+        }
+        &'authctl;help;users'= {
+            cand list 'List accounts'
+            cand show 'Show one account'
+            cand create 'Create an account. Prompts for a password on a terminal'
+            cand verify 'Mark an address as verified without a link'
+            cand disable 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
+            cand enable 'Enable a disabled account'
+        }
+        &'authctl;help;users;list'= {
+        }
+        &'authctl;help;users;show'= {
+        }
+        &'authctl;help;users;create'= {
+        }
+        &'authctl;help;users;verify'= {
+        }
+        &'authctl;help;users;disable'= {
+        }
+        &'authctl;help;users;enable'= {
+        }
+        &'authctl;help;verification'= {
+            cand resend 'Send a new verification link to an unverified account'
+        }
+        &'authctl;help;verification;resend'= {
+        }
+        &'authctl;help;audit'= {
+            cand list 'List audit events, newest first'
+        }
+        &'authctl;help;audit;list'= {
+        }
+        &'authctl;help;completions'= {
+        }
+        &'authctl;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

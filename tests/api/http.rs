@@ -1,0 +1,228 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, assert_error, body};
+use crate::on_every_backend;
+
+on_every_backend!(
+    every_response_carries_the_security_headers,
+    https_deployments_get_a_host_prefixed_secure_cookie_and_hsts,
+    cross_site_state_changes_with_a_session_cookie_are_refused,
+    oversized_bodies_get_413,
+    unknown_routes_and_methods_get_json_errors,
+    health_and_readiness_answer,
+    a_database_outage_answers_503_not_500,
+    every_route_is_in_the_openapi_document,
+);
+
+async fn every_response_carries_the_security_headers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for response in [
+        app.get("/healthz").await,
+        app.get("/me").await,
+        app.signup("h@example.com").await,
+    ] {
+        let h = response.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "no HSTS over plain http"
+        );
+    }
+}
+
+async fn https_deployments_get_a_host_prefixed_secure_cookie_and_hsts(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.public_url = "https://auth.example.com".parse().expect("url")
+    })
+    .await;
+    let response = app.signup("tls@example.com").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(cookie.starts_with("__Host-authctl_session="), "{cookie}");
+    assert!(
+        cookie.contains("; Secure") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let link = app.wait_for_links(1).await.remove(0);
+    assert!(
+        link.starts_with("https://auth.example.com/verify-email?token="),
+        "{link}"
+    );
+}
+
+async fn cross_site_state_changes_with_a_session_cookie_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.signup("csrf@example.com").await;
+
+    let evil = app
+        .client
+        .post(app.url("/logout"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("request");
+    assert_error(evil, StatusCode::FORBIDDEN, "cross_site_request").await;
+    let fetch = app
+        .client
+        .post(app.url("/logout"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("request");
+    assert_error(fetch, StatusCode::FORBIDDEN, "cross_site_request").await;
+    assert_eq!(
+        app.get("/me").await.status(),
+        StatusCode::OK,
+        "the session survived"
+    );
+
+    let same = app
+        .client
+        .post(app.url("/logout"))
+        .header("origin", app.base.as_str())
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(same.status(), StatusCode::NO_CONTENT);
+    // Without a session cookie there is nothing to forge: a cross-site signup form still works.
+    let anonymous = TestApp::browser()
+        .post(app.url("/signup"))
+        .header("origin", "https://partner.example")
+        .json(&json!({ "email": "other@example.com", "password": "pass12345" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(anonymous.status(), StatusCode::CREATED);
+}
+
+async fn oversized_bodies_get_413(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let big = json!({ "email": "a@example.com", "password": "p", "name": "x".repeat(70_000) });
+    assert_error(
+        app.post("/signup", &big).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+}
+
+async fn unknown_routes_and_methods_get_json_errors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_error(app.get("/nope").await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        app.get("/logout").await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+}
+
+async fn health_and_readiness_answer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(
+        body(app.get("/healthz").await).await,
+        json!({ "status": "ok" })
+    );
+    assert_eq!(
+        body(app.get("/readyz").await).await,
+        json!({ "status": "ready" })
+    );
+}
+
+async fn a_database_outage_answers_503_not_500(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.signup("outage@example.com").await;
+
+    app.ctx.db.close_by_ref().await.expect("close the pool");
+
+    assert_error(
+        app.get("/readyz").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+    )
+    .await;
+    assert_error(
+        app.get("/me").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    let login = app
+        .login(&TestApp::browser(), "outage@example.com", "pass12345")
+        .await;
+    assert_error(
+        login,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        StatusCode::OK,
+        "liveness does not depend on the database"
+    );
+}
+
+/// Every route the service serves, with the method the OpenAPI document must list.
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/signup"),
+    ("post", "/login"),
+    ("post", "/logout"),
+    ("get", "/me"),
+    ("patch", "/me"),
+    ("get", "/verify-email"),
+    ("post", "/verify-email/resend"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/openapi.json"),
+];
+
+async fn every_route_is_in_the_openapi_document(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let spec: Value = body(app.get("/openapi.json").await).await;
+    let paths = spec["paths"].as_object().expect("paths");
+    for (method, path) in ROUTES {
+        assert!(
+            paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+            "{method} {path} is missing from /openapi.json"
+        );
+        // And the route is really served (anything but a 404 or 405 from the router).
+        let response = app
+            .client
+            .request(
+                method.to_uppercase().parse().expect("method"),
+                app.url(path),
+            )
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            !matches!(
+                response.status(),
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+            ),
+            "{method} {path} is documented but not served ({})",
+            response.status()
+        );
+    }
+    let documented: usize = paths
+        .values()
+        .map(|p| p.as_object().map_or(0, |o| o.len()))
+        .sum();
+    assert_eq!(
+        documented,
+        ROUTES.len(),
+        "the document lists a route this test does not know: add it to ROUTES"
+    );
+}

@@ -1,0 +1,86 @@
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+
+/// A temporary SQLite database and mail folder for one test.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            self.dir.path().join("authctl.db").display()
+        )
+    }
+
+    pub fn mail_dir(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+
+    /// `authctl` with this environment and nothing inherited from the caller's `AUTHCTL_*`.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("authctl"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AUTHCTL_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.current_dir(self.dir.path())
+            .env("AUTHCTL_DATABASE_URL", self.database_url())
+            .env("AUTHCTL_MAIL__TRANSPORT", "file")
+            .env("AUTHCTL_MAIL__DIR", self.mail_dir())
+            .env("USER", "alice");
+        cmd
+    }
+
+    pub fn cmd(&self) -> Command {
+        Command::from_std(self.std_cmd())
+    }
+
+    /// A migrated database.
+    pub fn migrated() -> Self {
+        let env = Self::new();
+        env.cmd().args(["migrate", "up"]).assert().success();
+        env
+    }
+
+    /// Runs `authctl ARGS -o json` and parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let output = self
+            .cmd()
+            .args(args)
+            .args(["-o", "json"])
+            .output()
+            .expect("run");
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+    }
+
+    /// Every link in the mail folder.
+    pub fn links(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.mail_dir()) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter_map(|m| {
+                let start = m.find("http://")?;
+                let end = m[start..].find(char::is_whitespace)? + start;
+                Some(m[start..end].to_owned())
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,134 @@
+//! The README walkthrough against the real binary: `authctl serve`, signup, the mailed link,
+//! verify, login, `/me`, `authctl users list`, then a graceful stop on SIGTERM.
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::Env;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+#[tokio::test]
+async fn the_readme_walkthrough_works_against_the_binary() {
+    let env = Env::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut cmd = env.std_cmd();
+    let child = cmd
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--public-url",
+            &base,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start authctl serve");
+    let mut server = Server(child);
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+
+    // Wait for it to migrate and listen.
+    let mut ready = false;
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "authctl serve did not become ready");
+
+    let signup = client
+        .post(format!("{base}/signup"))
+        .json(&json!({ "email": "test@example.com", "password": "pass12345", "name": "Test User" }))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(signup.status(), 201);
+    let link = env
+        .links()
+        .pop()
+        .expect("the verification mail in the mail folder");
+    assert!(
+        link.starts_with(&format!("{base}/verify-email?token=")),
+        "{link}"
+    );
+    assert_eq!(
+        client.get(&link).send().await.expect("verify").status(),
+        200
+    );
+
+    let device = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let login = device
+        .post(format!("{base}/login"))
+        .json(&json!({ "email": "test@example.com", "password": "pass12345" }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let me: serde_json::Value = device
+        .get(format!("{base}/me"))
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["emailVerified"], true);
+
+    // The CLI works on the same SQLite file while serve is running.
+    let users = env.json(&["users", "list"]);
+    assert_eq!(users[0]["email"], "test@example.com");
+    assert_eq!(users[0]["emailVerified"], true);
+
+    // SIGTERM: a graceful stop with exit code 0.
+    let pid = server.0.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let mut status = None;
+    for _ in 0..200 {
+        if let Some(s) = server.0.try_wait().expect("wait") {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        status
+            .expect("authctl serve stopped after SIGTERM")
+            .success()
+    );
+}
