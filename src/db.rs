@@ -43,10 +43,15 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
         .with_context(|| format!("while connecting to the database at {}", url.redacted()))
 }
 
-/// Applies every pending migration. On PostgreSQL an advisory lock makes concurrent starts wait
-/// for each other instead of racing.
+/// Applies every pending migration. Concurrent starts wait for each other instead of racing: an
+/// advisory lock on PostgreSQL, a lock file beside the database on SQLite.
 pub async fn migrate(db: &DatabaseConnection, url: &DatabaseUrl) -> anyhow::Result<()> {
     if db.get_database_backend() != DatabaseBackend::Postgres {
+        // SQLite: processes sharing the file take turns through an OS file lock beside it.
+        let _lock = match sqlite_path(url) {
+            Some(path) => Some(lock_file(format!("{path}.migrate-lock")).await?),
+            None => None,
+        };
         return Migrator::up(db, None)
             .await
             .context("while applying migrations");
@@ -72,6 +77,33 @@ pub async fn migrate(db: &DatabaseConnection, url: &DatabaseUrl) -> anyhow::Resu
     let _ = lock.execute_raw(sql("SELECT pg_advisory_unlock($1)")).await;
     let _ = lock.close().await;
     result
+}
+
+/// The file behind a `sqlite://` URL, or `None` for an in-memory database.
+fn sqlite_path(url: &DatabaseUrl) -> Option<String> {
+    let rest = url
+        .expose()
+        .strip_prefix("sqlite://")
+        .or_else(|| url.expose().strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
+}
+
+/// Blocks (off the runtime) until this process holds an exclusive lock on `path`.
+async fn lock_file(path: String) -> anyhow::Result<std::fs::File> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("while opening the migration lock file {path}"))?;
+        file.lock()
+            .with_context(|| format!("while locking {path}"))?;
+        Ok(file)
+    })
+    .await
+    .context("while waiting for the migration lock")?
 }
 
 /// One row of `authctl migrate status`.

@@ -226,3 +226,56 @@ async fn every_route_is_in_the_openapi_document(backend: Backend) {
         "the document lists a route this test does not know: add it to ROUTES"
     );
 }
+
+on_every_backend!(instances_starting_at_once_migrate_without_racing);
+
+/// Several `serve` instances start at once on a fresh database: every one of them migrates
+/// successfully (PostgreSQL: an advisory lock; SQLite: a lock file beside the database).
+async fn instances_starting_at_once_migrate_without_racing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // A fresh, empty database next to the app's (same server or folder).
+    let url = match app.ctx.config.database_url.expose() {
+        u if u.starts_with("sqlite:") => u.replace("authctl.db", "fresh.db"),
+        u => {
+            let name = format!("authctl_test_{}", uuid::Uuid::new_v4().simple());
+            sea_orm::ConnectionTrait::execute_unprepared(
+                &app.ctx.db,
+                &format!("CREATE DATABASE \"{name}\""),
+            )
+            .await
+            .expect("create");
+            let mut parsed = url::Url::parse(u).expect("url");
+            parsed.set_path(&name);
+            parsed.to_string()
+        }
+    };
+    let url = authctl::config::DatabaseUrl::new(url);
+    let mut starts = Vec::new();
+    for _ in 0..4 {
+        let url = url.clone();
+        starts.push(tokio::spawn(async move {
+            let db = authctl::db::connect(&url).await.expect("connect");
+            authctl::db::migrate(&db, &url).await.map(|()| db)
+        }));
+    }
+    for start in starts {
+        let db = start.await.expect("task").expect("every instance migrates");
+        authctl::db::ensure_migrated(&db)
+            .await
+            .expect("schema is current");
+        db.close().await.expect("close");
+    }
+    if url.is_postgres() {
+        let name = url::Url::parse(url.expose())
+            .expect("url")
+            .path()
+            .trim_start_matches('/')
+            .to_owned();
+        sea_orm::ConnectionTrait::execute_unprepared(
+            &app.ctx.db,
+            &format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
+        )
+        .await
+        .expect("drop");
+    }
+}
