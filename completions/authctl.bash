@@ -31,6 +31,9 @@ _authctl() {
             authctl,serve)
                 cmd="authctl__subcmd__serve"
                 ;;
+            authctl,sessions)
+                cmd="authctl__subcmd__sessions"
+                ;;
             authctl,users)
                 cmd="authctl__subcmd__users"
                 ;;
@@ -64,6 +67,9 @@ _authctl() {
             authctl__subcmd__help,serve)
                 cmd="authctl__subcmd__help__subcmd__serve"
                 ;;
+            authctl__subcmd__help,sessions)
+                cmd="authctl__subcmd__help__subcmd__sessions"
+                ;;
             authctl__subcmd__help,users)
                 cmd="authctl__subcmd__help__subcmd__users"
                 ;;
@@ -79,6 +85,15 @@ _authctl() {
             authctl__subcmd__help__subcmd__migrate,up)
                 cmd="authctl__subcmd__help__subcmd__migrate__subcmd__up"
                 ;;
+            authctl__subcmd__help__subcmd__sessions,list)
+                cmd="authctl__subcmd__help__subcmd__sessions__subcmd__list"
+                ;;
+            authctl__subcmd__help__subcmd__sessions,prune)
+                cmd="authctl__subcmd__help__subcmd__sessions__subcmd__prune"
+                ;;
+            authctl__subcmd__help__subcmd__sessions,revoke)
+                cmd="authctl__subcmd__help__subcmd__sessions__subcmd__revoke"
+                ;;
             authctl__subcmd__help__subcmd__users,create)
                 cmd="authctl__subcmd__help__subcmd__users__subcmd__create"
                 ;;
@@ -87,6 +102,9 @@ _authctl() {
                 ;;
             authctl__subcmd__help__subcmd__users,enable)
                 cmd="authctl__subcmd__help__subcmd__users__subcmd__enable"
+                ;;
+            authctl__subcmd__help__subcmd__users,history)
+                cmd="authctl__subcmd__help__subcmd__users__subcmd__history"
                 ;;
             authctl__subcmd__help__subcmd__users,list)
                 cmd="authctl__subcmd__help__subcmd__users__subcmd__list"
@@ -118,6 +136,30 @@ _authctl() {
             authctl__subcmd__migrate__subcmd__help,up)
                 cmd="authctl__subcmd__migrate__subcmd__help__subcmd__up"
                 ;;
+            authctl__subcmd__sessions,help)
+                cmd="authctl__subcmd__sessions__subcmd__help"
+                ;;
+            authctl__subcmd__sessions,list)
+                cmd="authctl__subcmd__sessions__subcmd__list"
+                ;;
+            authctl__subcmd__sessions,prune)
+                cmd="authctl__subcmd__sessions__subcmd__prune"
+                ;;
+            authctl__subcmd__sessions,revoke)
+                cmd="authctl__subcmd__sessions__subcmd__revoke"
+                ;;
+            authctl__subcmd__sessions__subcmd__help,help)
+                cmd="authctl__subcmd__sessions__subcmd__help__subcmd__help"
+                ;;
+            authctl__subcmd__sessions__subcmd__help,list)
+                cmd="authctl__subcmd__sessions__subcmd__help__subcmd__list"
+                ;;
+            authctl__subcmd__sessions__subcmd__help,prune)
+                cmd="authctl__subcmd__sessions__subcmd__help__subcmd__prune"
+                ;;
+            authctl__subcmd__sessions__subcmd__help,revoke)
+                cmd="authctl__subcmd__sessions__subcmd__help__subcmd__revoke"
+                ;;
             authctl__subcmd__users,create)
                 cmd="authctl__subcmd__users__subcmd__create"
                 ;;
@@ -129,6 +171,9 @@ _authctl() {
                 ;;
             authctl__subcmd__users,help)
                 cmd="authctl__subcmd__users__subcmd__help"
+                ;;
+            authctl__subcmd__users,history)
+                cmd="authctl__subcmd__users__subcmd__history"
                 ;;
             authctl__subcmd__users,list)
                 cmd="authctl__subcmd__users__subcmd__list"
@@ -150,6 +195,9 @@ _authctl() {
                 ;;
             authctl__subcmd__users__subcmd__help,help)
                 cmd="authctl__subcmd__users__subcmd__help__subcmd__help"
+                ;;
+            authctl__subcmd__users__subcmd__help,history)
+                cmd="authctl__subcmd__users__subcmd__help__subcmd__history"
                 ;;
             authctl__subcmd__users__subcmd__help,list)
                 cmd="authctl__subcmd__users__subcmd__help__subcmd__list"
@@ -179,7 +227,7 @@ _authctl() {
 
     case "${cmd}" in
         authctl)
-            opts="-o -y -h -V --database-url --config --output --yes --help --version serve migrate users verification audit completions help"
+            opts="-o -y -h -V --database-url --config --output --yes --help --version serve migrate users sessions verification audit completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -357,7 +405,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help)
-            opts="serve migrate users verification audit completions help"
+            opts="serve migrate users sessions verification audit completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -482,8 +530,64 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__help__subcmd__sessions)
+            opts="list revoke prune"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__sessions__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__sessions__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__sessions__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__help__subcmd__users)
-            opts="list show create verify disable enable"
+            opts="list show create verify disable enable history"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -525,6 +629,20 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help__subcmd__users__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__users__subcmd__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -792,8 +910,206 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__sessions)
+            opts="-o -y -h -V --database-url --config --output --yes --help --version list revoke prune help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__sessions__subcmd__help)
+            opts="list revoke prune help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__sessions__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__sessions__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__sessions__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__sessions__subcmd__help__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__sessions__subcmd__list)
+            opts="-o -y -h -V --user --database-url --config --output --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__sessions__subcmd__prune)
+            opts="-o -y -h -V --database-url --config --output --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__sessions__subcmd__revoke)
+            opts="-o -y -h -V --user --all --database-url --config --output --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__users)
-            opts="-o -y -h -V --database-url --config --output --yes --help --version list show create verify disable enable help"
+            opts="-o -y -h -V --database-url --config --output --yes --help --version list show create verify disable enable history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -917,7 +1233,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__users__subcmd__help)
-            opts="list show create verify disable enable help"
+            opts="list show create verify disable enable history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -986,6 +1302,20 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__users__subcmd__help__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__users__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1021,6 +1351,40 @@ _authctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__users__subcmd__history)
+            opts="-o -y -h -V --limit --database-url --config --output --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

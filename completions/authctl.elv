@@ -31,6 +31,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand serve 'Run the HTTP service (applies pending migrations first)'
             cand migrate 'Show or apply database migrations'
             cand users 'List, inspect, create, verify, disable and enable accounts'
+            cand sessions 'List and revoke users'' sessions; prune ended ones'
             cand verification 'Email verification'
             cand audit 'Read the audit log'
             cand completions 'Print shell completions, or write every shell''s file into a folder'
@@ -117,6 +118,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand verify 'Mark an address as verified without a link'
             cand disable 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
             cand enable 'Enable a disabled account'
+            cand history 'Show an account''s login history, newest first'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authctl;users;list'= {
@@ -196,6 +198,19 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'authctl;users;history'= {
+            cand --limit 'How many attempts to show'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'authctl;users;help'= {
             cand list 'List accounts'
             cand show 'Show one account'
@@ -203,6 +218,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand verify 'Mark an address as verified without a link'
             cand disable 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
             cand enable 'Enable a disabled account'
+            cand history 'Show an account''s login history, newest first'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authctl;users;help;list'= {
@@ -217,7 +233,78 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;users;help;enable'= {
         }
+        &'authctl;users;help;history'= {
+        }
         &'authctl;users;help;help'= {
+        }
+        &'authctl;sessions'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List a user''s live sessions'
+            cand revoke 'Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first)'
+            cand prune 'Delete ended sessions, spent verification tokens and stale throttle rows now'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;sessions;list'= {
+            cand --user 'The account''s email address'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;sessions;revoke'= {
+            cand --user 'The account whose sessions end (with --all)'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --all 'End every session of --user'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;sessions;prune'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;sessions;help'= {
+            cand list 'List a user''s live sessions'
+            cand revoke 'Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first)'
+            cand prune 'Delete ended sessions, spent verification tokens and stale throttle rows now'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;sessions;help;list'= {
+        }
+        &'authctl;sessions;help;revoke'= {
+        }
+        &'authctl;sessions;help;prune'= {
+        }
+        &'authctl;sessions;help;help'= {
         }
         &'authctl;verification'= {
             cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
@@ -307,6 +394,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand serve 'Run the HTTP service (applies pending migrations first)'
             cand migrate 'Show or apply database migrations'
             cand users 'List, inspect, create, verify, disable and enable accounts'
+            cand sessions 'List and revoke users'' sessions; prune ended ones'
             cand verification 'Email verification'
             cand audit 'Read the audit log'
             cand completions 'Print shell completions, or write every shell''s file into a folder'
@@ -329,6 +417,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand verify 'Mark an address as verified without a link'
             cand disable 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
             cand enable 'Enable a disabled account'
+            cand history 'Show an account''s login history, newest first'
         }
         &'authctl;help;users;list'= {
         }
@@ -341,6 +430,19 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;help;users;disable'= {
         }
         &'authctl;help;users;enable'= {
+        }
+        &'authctl;help;users;history'= {
+        }
+        &'authctl;help;sessions'= {
+            cand list 'List a user''s live sessions'
+            cand revoke 'Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first)'
+            cand prune 'Delete ended sessions, spent verification tokens and stale throttle rows now'
+        }
+        &'authctl;help;sessions;list'= {
+        }
+        &'authctl;help;sessions;revoke'= {
+        }
+        &'authctl;help;sessions;prune'= {
         }
         &'authctl;help;verification'= {
             cand resend 'Send a new verification link to an unverified account'

@@ -34,6 +34,7 @@ complete -c authctl -n "__fish_authctl_needs_command" -s V -l version -d 'Print 
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "serve" -d 'Run the HTTP service (applies pending migrations first)'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "migrate" -d 'Show or apply database migrations'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "verification" -d 'Email verification'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "audit" -d 'Read the audit log'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
@@ -74,20 +75,21 @@ complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show which migrations are applied (the default)'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "up" -d 'Apply every pending migration'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
 json\t'JSON for scripts (stable field names, camelCase)'"
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -f -a "list" -d 'List accounts'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -f -a "show" -d 'Show one account'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -f -a "create" -d 'Create an account. Prompts for a password on a terminal'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -f -a "verify" -d 'Mark an address as verified without a link'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -f -a "disable" -d 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -f -a "enable" -d 'Enable a disabled account'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "list" -d 'List accounts'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "show" -d 'Show one account'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "create" -d 'Create an account. Prompts for a password on a terminal'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "verify" -d 'Mark an address as verified without a link'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "disable" -d 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "enable" -d 'Enable a disabled account'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "history" -d 'Show an account\'s login history, newest first'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
@@ -135,13 +137,61 @@ json\t'JSON for scripts (stable field names, camelCase)'"
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l limit -d 'How many attempts to show' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "list" -d 'List accounts'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one account'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create an account. Prompts for a password on a terminal'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Mark an address as verified without a link'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a disabled account'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "history" -d 'Show an account\'s login history, newest first'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -f -a "list" -d 'List a user\'s live sessions'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -f -a "revoke" -d 'Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first)'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -f -a "prune" -d 'Delete ended sessions, spent verification tokens and stale throttle rows now'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l user -d 'The account\'s email address' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l user -d 'The account whose sessions end (with --all)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l all -d 'End every session of --user'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s live sessions'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first)'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete ended sessions, spent verification tokens and stale throttle rows now'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -l config -d 'A TOML configuration file' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
@@ -189,13 +239,14 @@ json\t'JSON for scripts (stable field names, camelCase)'"
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users verification audit completions help" -f -a "serve" -d 'Run the HTTP service (applies pending migrations first)'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users verification audit completions help" -f -a "migrate" -d 'Show or apply database migrations'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users verification audit completions help" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users verification audit completions help" -f -a "verification" -d 'Email verification'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users verification audit completions help" -f -a "audit" -d 'Read the audit log'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users verification audit completions help" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users verification audit completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "serve" -d 'Run the HTTP service (applies pending migrations first)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "migrate" -d 'Show or apply database migrations'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "verification" -d 'Email verification'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "audit" -d 'Read the audit log'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Show which migrations are applied (the default)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "up" -d 'Apply every pending migration'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "list" -d 'List accounts'
@@ -204,5 +255,9 @@ complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "verify" -d 'Mark an address as verified without a link'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "disable" -d 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "enable" -d 'Enable a disabled account'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "history" -d 'Show an account\'s login history, newest first'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "list" -d 'List a user\'s live sessions'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "revoke" -d 'Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "prune" -d 'Delete ended sessions, spent verification tokens and stale throttle rows now'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from verification" -f -a "resend" -d 'Send a new verification link to an unverified account'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "list" -d 'List audit events, newest first'

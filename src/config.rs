@@ -125,6 +125,24 @@ pub struct SessionConfig {
     /// How often, at most, a session's last-active time is written.
     #[serde(with = "humantime_serde")]
     pub touch_interval: Duration,
+    /// How long a token that was just rotated out keeps working (parallel requests).
+    #[serde(with = "humantime_serde")]
+    pub rotation_grace: Duration,
+    /// Live sessions one user may have; a new one evicts the oldest beyond this.
+    pub max_per_user: u32,
+    /// What a changed `X-Client-Fingerprint` does to a session: `flag` it or `revoke` it.
+    pub fingerprint_policy: FingerprintPolicy,
+    /// When `serve` prunes ended sessions and spent tokens (six-field cron); empty disables.
+    pub prune_cron: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FingerprintPolicy {
+    /// Mark the session (`fingerprint_changed`), audit it and mail the user once.
+    Flag,
+    /// End the session at once (and audit and mail).
+    Revoke,
 }
 
 impl Default for SessionConfig {
@@ -134,6 +152,10 @@ impl Default for SessionConfig {
             absolute_timeout: days(30),
             rotation_interval: Duration::from_secs(15 * 60),
             touch_interval: Duration::from_secs(60),
+            rotation_grace: Duration::from_secs(30),
+            max_per_user: 20,
+            fingerprint_policy: FingerprintPolicy::Flag,
+            prune_cron: "0 */10 * * * *".into(),
         }
     }
 }
@@ -367,6 +389,9 @@ impl Config {
         }
         if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp_url.is_none() {
             return Err("mail.transport is `smtp` but mail.smtp_url is not set".into());
+        }
+        if self.session.max_per_user == 0 {
+            return Err("session.max_per_user must be at least 1".into());
         }
         if self.session.idle_timeout.is_zero() || self.session.absolute_timeout.is_zero() {
             return Err(

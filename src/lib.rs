@@ -10,5 +10,6 @@ pub mod error;
 pub mod http;
 pub mod mail;
 pub mod password;
+pub mod scheduler;
 pub mod service;
 pub mod tokens;

@@ -66,6 +66,59 @@ impl Mailer {
         self.send(to, "Verify your email address", text, html).await
     }
 
+    /// A successful sign-in from an IP this account never signed in from.
+    pub async fn send_new_sign_in(
+        &self,
+        to: &str,
+        name: &str,
+        session: &crate::entity::session::Model,
+        base_url: &str,
+    ) -> Result<()> {
+        let facts = session_facts(session);
+        let text = format!(
+            "{}\n\nYour account was just signed in to from a new IP address:\n\n{facts}\n\n\
+             If this was you, there is nothing to do. If it was not, sign in at {base_url}, sign out \
+             everywhere else (POST /me/sessions/revoke-others, or remove the session from your list \
+             of sessions) and change your password.\n",
+            greeting(name)
+        );
+        let html = format!(
+            "<p>{}</p><p>Your account was just signed in to from a new IP address:</p><pre>{}</pre>\
+             <p>If this was you, there is nothing to do. If it was not, sign in at {base_url}, sign out \
+             everywhere else (<code>POST /me/sessions/revoke-others</code>) and change your password.</p>",
+            html_escape(&greeting(name)),
+            html_escape(&facts)
+        );
+        self.send(to, "New sign-in to your account", text, html).await
+    }
+
+    /// A session's browser fingerprint changed mid-session (possible session hijacking).
+    pub async fn send_fingerprint_alert(
+        &self,
+        to: &str,
+        name: &str,
+        session: &crate::entity::session::Model,
+        revoked: bool,
+    ) -> Result<()> {
+        let facts = session_facts(session);
+        let outcome = if revoked {
+            "We signed that session out to be safe."
+        } else {
+            "The session is flagged in your list of sessions; if you do not recognise it, revoke it and change your password."
+        };
+        let text = format!(
+            "{}\n\nA signed-in session on your account started to look like a different browser:\n\n{facts}\n\n{outcome}\n",
+            greeting(name)
+        );
+        let html = format!(
+            "<p>{}</p><p>A signed-in session on your account started to look like a different browser:</p><pre>{}</pre><p>{}</p>",
+            html_escape(&greeting(name)),
+            html_escape(&facts),
+            html_escape(outcome)
+        );
+        self.send(to, "Unusual activity on one of your sessions", text, html).await
+    }
+
     async fn send(&self, to: &str, subject: &str, text: String, html: String) -> Result<()> {
         let to_box: Mailbox = to
             .parse()
@@ -179,6 +232,16 @@ fn readable_body(content: String) -> Body {
     };
     let crlf = content.replace("\r\n", "\n").replace('\n', "\r\n");
     Body::dangerous_pre_encoded(crlf.into_bytes(), encoding)
+}
+
+/// Time, IP and device of a session, one per line.
+fn session_facts(session: &crate::entity::session::Model) -> String {
+    format!(
+        "Time:   {}\nIP:     {}\nDevice: {}",
+        session.last_active_at.format("%Y-%m-%d %H:%M UTC"),
+        session.ip.as_deref().unwrap_or("unknown"),
+        session.device_name
+    )
 }
 
 fn greeting(name: &str) -> String {

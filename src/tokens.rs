@@ -11,7 +11,8 @@ pub fn generate() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// What the database keeps: the hex SHA-256 of the token. A 256-bit random token needs no salt.
+/// What the database keeps: the hex SHA-256 of the token (a 256-bit random token needs no salt).
+/// Also the hash of other high-entropy or non-secret values, such as fingerprints.
 pub fn hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     let mut out = String::with_capacity(64);

@@ -9,6 +9,7 @@ mod m20261127_000002_create_sessions;
 mod m20261127_000003_create_verification_tokens;
 mod m20261127_000004_create_audit_log;
 mod m20261127_000005_create_login_throttles;
+mod m20261127_000006_create_login_events;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_create_verification_tokens::Migration),
             Box::new(m20261127_000004_create_audit_log::Migration),
             Box::new(m20261127_000005_create_login_throttles::Migration),
+            Box::new(m20261127_000006_create_login_events::Migration),
         ]
     }
 }

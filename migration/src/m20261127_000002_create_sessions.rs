@@ -11,10 +11,15 @@ enum Sessions {
     Table,
     Id,
     TokenHash,
+    PreviousTokenHash,
+    TokenIssuedAt,
     UserId,
     AuthMethod,
     Ip,
     UserAgent,
+    DeviceName,
+    FingerprintHash,
+    FingerprintChangedAt,
     CreatedAt,
     AuthenticatedAt,
     LastActiveAt,
@@ -40,6 +45,12 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .unique_key(),
                     )
+                    .col(ColumnDef::new(Sessions::PreviousTokenHash).string_len(64).null())
+                    .col(
+                        ColumnDef::new(Sessions::TokenIssuedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Sessions::UserId).string_len(36).not_null())
                     .col(
                         ColumnDef::new(Sessions::AuthMethod)
@@ -48,6 +59,13 @@ impl MigrationTrait for Migration {
                     )
                     .col(ColumnDef::new(Sessions::Ip).string_len(64).null())
                     .col(ColumnDef::new(Sessions::UserAgent).string_len(512).null())
+                    .col(ColumnDef::new(Sessions::DeviceName).string_len(100).not_null())
+                    .col(ColumnDef::new(Sessions::FingerprintHash).string_len(64).null())
+                    .col(
+                        ColumnDef::new(Sessions::FingerprintChangedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(
                         ColumnDef::new(Sessions::CreatedAt)
                             .timestamp_with_time_zone()
@@ -83,6 +101,16 @@ impl MigrationTrait for Migration {
                     .name("idx_sessions_user_id")
                     .table(Sessions::Table)
                     .col(Sessions::UserId)
+                    .to_owned(),
+            )
+            .await?;
+        // A token rotated moments ago still works for a short grace: looked up by this index.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_sessions_previous_token_hash")
+                    .table(Sessions::Table)
+                    .col(Sessions::PreviousTokenHash)
                     .to_owned(),
             )
             .await?;

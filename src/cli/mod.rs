@@ -12,6 +12,7 @@ pub mod completions;
 pub mod migrate;
 pub mod output;
 pub mod serve;
+pub mod sessions;
 pub mod users;
 pub mod verification;
 
@@ -64,6 +65,9 @@ pub enum Command {
     /// List, inspect, create, verify, disable and enable accounts.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// List and revoke users' sessions; prune ended ones.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
     /// Email verification.
     #[command(subcommand)]
     Verification(verification::VerificationCommand),
@@ -98,6 +102,7 @@ impl Cli {
             Command::Serve(args) => args.run(&global).await,
             Command::Migrate(args) => args.run(&global).await,
             Command::Users(cmd) => cmd.run(&global.context().await?, &global).await,
+            Command::Sessions(cmd) => cmd.run(&global.context().await?, &global).await,
             Command::Verification(cmd) => cmd.run(&global.context().await?, &global).await,
             Command::Audit(cmd) => cmd.run(&global.context().await?, &global).await,
         }

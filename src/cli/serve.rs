@@ -41,10 +41,14 @@ impl ServeArgs {
                 "cannot listen on {bind} (is another process using it? set --bind or AUTHCTL_BIND)"
             )
         })?;
+        let scheduler = crate::scheduler::start(ctx.clone()).await?;
         tracing::info!(address = %bind, public_url = %ctx.config.public_url, database = %ctx.config.database_url, "authctl is serving");
         http::serve(listener, ctx, shutdown_signal())
             .await
             .context("while serving HTTP")?;
+        if let Some(mut scheduler) = scheduler {
+            let _ = scheduler.shutdown().await;
+        }
         tracing::info!("stopped");
         Ok(())
     }

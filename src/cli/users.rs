@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use crate::context::AppContext;
 use crate::entity::user;
-use crate::service::Actor;
+use crate::service::{Actor, history};
 use crate::service::users::{self, NewUser, UserView};
 
 use super::output::{self, Output};
@@ -44,6 +44,13 @@ pub enum UsersCommand {
     Disable { email: String },
     /// Enable a disabled account.
     Enable { email: String },
+    /// Show an account's login history, newest first.
+    History {
+        email: String,
+        /// How many attempts to show.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
 }
 
 fn rows(u: &user::Model) -> Vec<(&'static str, String)> {
@@ -166,6 +173,32 @@ impl UsersCommand {
                     eprintln!("{} is disabled; {ended} session(s) ended.", user.email);
                 }
                 show(global.output, &user)
+            }
+            Self::History { email, limit } => {
+                let user = find_user(ctx, &email).await?;
+                let events = history::list(&ctx.db, &user.id, limit).await?;
+                match global.output {
+                    Output::Json => output::json(&events),
+                    Output::Table => {
+                        output::table(
+                            &["time", "result", "method", "ip", "device", "reason"],
+                            events
+                                .iter()
+                                .map(|e| {
+                                    vec![
+                                        output::time(e.at),
+                                        if e.success { "success" } else { "failure" }.into(),
+                                        e.method.clone(),
+                                        e.ip.clone().unwrap_or_else(|| "-".into()),
+                                        e.device_name.clone(),
+                                        e.reason.clone().unwrap_or_else(|| "-".into()),
+                                    ]
+                                })
+                                .collect(),
+                        );
+                        Ok(())
+                    }
+                }
             }
             Self::Enable { email } => {
                 let user = users::enable(ctx, &actor, &email, now)

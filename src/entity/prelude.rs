@@ -1,5 +1,6 @@
 //! `use crate::entity::prelude::*` brings every entity in under its table's name.
 pub use super::audit_log::Entity as AuditLog;
+pub use super::login_event::Entity as LoginEvent;
 pub use super::login_throttle::Entity as LoginThrottle;
 pub use super::session::Entity as Session;
 pub use super::user::Entity as User;

@@ -8,10 +8,20 @@ pub struct Model {
     pub id: String,
     #[sea_orm(unique)]
     pub token_hash: String,
+    /// The token this one replaced; it keeps working for `session.rotation_grace`.
+    pub previous_token_hash: Option<String>,
+    /// When the current token was issued (creation or the last rotation).
+    pub token_issued_at: DateTimeUtc,
     pub user_id: String,
     pub auth_method: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// A readable name derived from the user agent ("Chrome on macOS").
+    pub device_name: String,
+    /// SHA-256 of the first browser fingerprint the session saw (`X-Client-Fingerprint`).
+    pub fingerprint_hash: Option<String>,
+    /// When a different fingerprint was first seen on this session.
+    pub fingerprint_changed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub authenticated_at: DateTimeUtc,
     pub last_active_at: DateTimeUtc,

@@ -1,19 +1,19 @@
 //! Signup, login and logout.
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::config::Config;
 use crate::context::AppContext;
-use crate::service::sessions::{self, NewSession};
+use crate::service::sessions;
 use crate::service::users::{self, NewUser, UserView};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, Client, cookie_name, session_token};
+use super::cookies;
+use super::extract::{ApiJson, Client, MaybeSession};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -43,27 +43,6 @@ pub struct AuthResponse {
     two_factor_required: bool,
 }
 
-/// `Set-Cookie` for a new session: HttpOnly, SameSite=Lax, Path=/, and Secure under https.
-pub fn session_cookie(config: &Config, session: &NewSession) -> HeaderValue {
-    let max_age = config.session.absolute_timeout.as_secs();
-    let secure = if config.is_https() { "; Secure" } else { "" };
-    let value = format!(
-        "{}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}",
-        cookie_name(config),
-        session.token.expose_secret()
-    );
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-fn clear_cookie(config: &Config) -> HeaderValue {
-    let secure = if config.is_https() { "; Secure" } else { "" };
-    let value = format!(
-        "{}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}",
-        cookie_name(config)
-    );
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
 /// Create an account; it is signed in at once and a verification mail is sent.
 #[utoipa::path(post, path = "/signup", tag = "accounts", request_body = SignupRequest,
     responses(
@@ -89,7 +68,7 @@ pub async fn signup(
     };
     Ok((
         StatusCode::CREATED,
-        [(header::SET_COOKIE, session_cookie(&ctx.config, &session))],
+        [(header::SET_COOKIE, cookies::set_session(&ctx.config, &session.token))],
         Json(body),
     ))
 }
@@ -114,7 +93,7 @@ pub async fn login(
         two_factor_required: false,
     };
     Ok((
-        [(header::SET_COOKIE, session_cookie(&ctx.config, &session))],
+        [(header::SET_COOKIE, cookies::set_session(&ctx.config, &session.token))],
         Json(body),
     ))
 }
@@ -125,22 +104,16 @@ pub async fn login(
 pub async fn logout(
     State(ctx): State<AppContext>,
     Client(client): Client,
-    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
 ) -> Result<impl IntoResponse, ApiError> {
-    let now = ctx.now();
-    if let Some(token) = session_token(&headers, &ctx.config) {
-        if let Ok(auth) = sessions::authenticate(&ctx, token, now).await {
-            sessions::logout(&ctx, &auth, &client, now).await?;
-        }
+    if let Some(auth) = session {
+        sessions::logout(&ctx, &auth, &client, ctx.now()).await?;
     }
     Ok((
         StatusCode::NO_CONTENT,
         [
-            (header::SET_COOKIE, clear_cookie(&ctx.config)),
-            (
-                HeaderName::from_static("clear-site-data"),
-                HeaderValue::from_static("\"cookies\""),
-            ),
+            (header::SET_COOKIE, cookies::clear_session(&ctx.config)),
+            (HeaderName::from_static("clear-site-data"), HeaderValue::from_static("\"cookies\"")),
         ],
     ))
 }

@@ -1,12 +1,14 @@
 //! Extractors: JSON bodies with JSON errors, the client's address, and the session guards.
 //! A route that needs a verified address takes `VerifiedSession` instead of `CurrentSession`.
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use secrecy::SecretString;
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
@@ -16,6 +18,7 @@ use crate::error::Error;
 use crate::service::ClientInfo;
 use crate::service::sessions::{self, Authenticated};
 
+use super::cookies;
 use super::error::ApiError;
 
 /// `Json<T>` whose rejections are `{"error","message"}` bodies.
@@ -105,13 +108,16 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
 }
 
 pub fn client_info(parts: &Parts, config: &Config) -> ClientInfo {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let fingerprint = parts
+        .headers
+        .get("x-client-fingerprint")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::service::fingerprint::hash);
     ClientInfo {
         ip: client_ip(&parts.headers, peer, &config.trusted_proxies),
         user_agent: user_agent(&parts.headers),
+        fingerprint,
     }
 }
 
@@ -129,26 +135,38 @@ impl FromRequestParts<AppContext> for Client {
     }
 }
 
-/// The session cookie's name: `__Host-` prefixed when the service is served over https.
-pub fn cookie_name(config: &Config) -> &'static str {
-    if config.is_https() {
-        "__Host-authctl_session"
-    } else {
-        "authctl_session"
+/// Where the session check leaves a rotated token for `cookies::refresh` to send.
+#[derive(Clone, Default)]
+pub struct RotatedToken(Arc<Mutex<Option<SecretString>>>);
+
+impl RotatedToken {
+    fn put(&self, token: SecretString) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
+    }
+
+    pub fn take(&self) -> Option<SecretString> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
-/// The session token from the `Cookie` header, if any.
-pub fn session_token<'h>(headers: &'h HeaderMap, config: &Config) -> Option<&'h str> {
-    let name = cookie_name(config);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
+/// The request's session, checked once per request: `None` without a cookie or with one that
+/// is no longer valid. A rotated token is handed to the response through `RotatedToken`.
+async fn session_of(parts: &mut Parts, ctx: &AppContext) -> Result<Option<Authenticated>, ApiError> {
+    if let Some(auth) = parts.extensions.get::<Authenticated>() {
+        return Ok(Some(auth.clone()));
+    }
+    let Some(token) = cookies::session_token(&parts.headers, &ctx.config) else { return Ok(None) };
+    let client = client_info(parts, &ctx.config);
+    let auth = match sessions::authenticate(ctx, token, &client, ctx.now()).await {
+        Ok(auth) => auth,
+        Err(Error::Unauthenticated) => return Ok(None),
+        Err(other) => return Err(other.into()),
+    };
+    if let (Some(token), Some(slot)) = (auth.rotated.clone(), parts.extensions.get::<RotatedToken>()) {
+        slot.put(token);
+    }
+    parts.extensions.insert(auth.clone());
+    Ok(Some(auth))
 }
 
 /// A signed-in user's session; 401 without a valid one.
@@ -157,17 +175,19 @@ pub struct CurrentSession(pub Authenticated);
 impl FromRequestParts<AppContext> for CurrentSession {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        ctx: &AppContext,
-    ) -> Result<Self, Self::Rejection> {
-        if let Some(auth) = parts.extensions.get::<Authenticated>() {
-            return Ok(Self(auth.clone()));
-        }
-        let token = session_token(&parts.headers, &ctx.config).ok_or(Error::Unauthenticated)?;
-        let auth = sessions::authenticate(ctx, token, ctx.now()).await?;
-        parts.extensions.insert(auth.clone());
-        Ok(Self(auth))
+    async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, Self::Rejection> {
+        session_of(parts, ctx).await?.map(Self).ok_or_else(|| Error::Unauthenticated.into())
+    }
+}
+
+/// The session if there is a valid one; for routes that also serve anonymous callers.
+pub struct MaybeSession(pub Option<Authenticated>);
+
+impl FromRequestParts<AppContext> for MaybeSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, Self::Rejection> {
+        Ok(Self(session_of(parts, ctx).await?))
     }
 }
 

@@ -19,17 +19,19 @@ use utoipa_axum::routes;
 use crate::context::AppContext;
 
 pub mod auth;
+pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod me;
+pub mod sessions;
 pub mod verification;
 
 use error::ApiError;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "authctl", description = "Authentication service: accounts, sessions, email verification."),
+    info(title = "authctl", description = "Authentication service: accounts, device sessions, login history, email verification."),
     components(schemas(error::ErrorBody)),
     tags(
         (name = "accounts"), (name = "sessions"), (name = "verification"), (name = "operations"),
@@ -59,6 +61,10 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(me::get_me, me::update_me))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::revoke))
+        .routes(routes!(sessions::revoke_others))
+        .routes(routes!(sessions::login_history))
         .routes(routes!(verification::verify_email))
         .routes(routes!(verification::resend))
         .routes(routes!(health::healthz))
@@ -129,7 +135,7 @@ async fn method_not_allowed() -> ApiError {
 /// (`Sec-Fetch-Site: cross-site`/`same-site`, or an `Origin` other than `public_url`'s).
 async fn cross_site_guard(State(ctx): State<AppContext>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && extract::session_token(req.headers(), &ctx.config).is_some() {
+    if !safe && cookies::session_token(req.headers(), &ctx.config).is_some() {
         let fetch_site = req
             .headers()
             .get("sec-fetch-site")

@@ -2,16 +2,16 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::context::AppContext;
 use crate::error::Error;
-use crate::service::{Actor, sessions, verification};
+use crate::service::{Actor, verification};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Client, parse_json, session_token};
+use super::extract::{Client, MaybeSession, parse_json};
 
 #[derive(Deserialize, IntoParams)]
 pub struct VerifyQuery {
@@ -70,27 +70,15 @@ pub struct AcceptedResponse {
     ))]
 pub async fn resend(
     State(ctx): State<AppContext>,
-    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
     body: Bytes,
 ) -> Result<(StatusCode, Json<AcceptedResponse>), ApiError> {
     let now = ctx.now();
     let has_body = body.iter().any(|b| !b.is_ascii_whitespace());
-    let by_address = if has_body {
-        Some(parse_json::<ResendRequest>(&body)?.email)
-    } else {
-        None
-    };
-    let session = match (&by_address, session_token(&headers, &ctx.config)) {
-        (Some(_), _) => None,
-        (None, Some(token)) => Some(sessions::authenticate(&ctx, token, now).await?),
-        (None, None) => {
-            return Err(Error::invalid(
-                "invalid_request",
-                "send {\"email\": ...} or sign in first",
-            )
-            .into());
-        }
-    };
+    let by_address = if has_body { Some(parse_json::<ResendRequest>(&body)?.email) } else { None };
+    if by_address.is_none() && session.is_none() {
+        return Err(Error::invalid("invalid_request", "send {\"email\": ...} or sign in first").into());
+    }
     // The work finishes in the background so the answer takes the same time either way.
     let ctx = ctx.clone();
     tokio::spawn(async move {

@@ -2,6 +2,10 @@
 use std::net::IpAddr;
 
 pub mod audit;
+pub mod devices;
+pub mod fingerprint;
+pub mod history;
+pub mod janitor;
 pub mod sessions;
 pub mod throttle;
 pub mod users;
@@ -9,11 +13,13 @@ pub mod verification;
 
 pub use audit::Actor;
 
-/// Where a request came from: the client IP (already resolved through trusted proxies) and user agent.
+/// Where a request came from: the client IP (already resolved through trusted proxies), the user
+/// agent and the hash of the browser fingerprint the client sent, if any.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    pub fingerprint: Option<String>,
 }
 
 impl ClientInfo {

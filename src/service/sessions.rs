@@ -1,15 +1,21 @@
-//! Sessions: password login, the per-request session check, logout and revocation.
+//! Sessions: password login, the per-request session check (with rotation and fingerprint
+//! drift), listing and revoking, logout.
 //!
 //! The cookie holds a 32-byte random token; the database holds only its SHA-256. Checking a
-//! session is one indexed read (session joined with its user); the last-active time is written at
-//! most once per `session.touch_interval`.
+//! session is one indexed read (the session joined with its user, by current or just-rotated
+//! token); it writes only when last-active is older than `session.touch_interval`, when the token
+//! is due for rotation, or when a fingerprint is first seen or changes.
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, FingerprintPolicy};
 use crate::context::AppContext;
 use crate::domain::{self, Email};
 use crate::entity::{session, user};
@@ -17,7 +23,8 @@ use crate::error::{Error, Result};
 use crate::password::Verified;
 use crate::tokens;
 
-use super::{Actor, ClientInfo, audit, throttle};
+use super::history::{self, Attempt, Kind};
+use super::{Actor, ClientInfo, audit, devices, throttle};
 
 /// How a session was authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,18 +46,21 @@ pub struct NewSession {
     pub session: session::Model,
 }
 
-/// A valid session with its user.
+/// A valid session with its user. `rotated` holds a new token the client must be given (the
+/// HTTP layer sets it as the cookie).
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub session: session::Model,
     pub user: user::Model,
+    pub rotated: Option<SecretString>,
 }
 
 fn duration(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Creates a session row for `user_id` and returns the token.
+/// Creates a session row for `user_id` and returns the token. Beyond `session.max_per_user`
+/// live sessions, the oldest are evicted.
 pub async fn create(
     db: &impl ConnectionTrait,
     config: &Config,
@@ -63,22 +73,39 @@ pub async fn create(
     let model = session::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         token_hash: Set(tokens::hash(&token)),
+        previous_token_hash: Set(None),
+        token_issued_at: Set(now),
         user_id: Set(user_id.to_owned()),
         auth_method: Set(method.as_str().to_owned()),
         ip: Set(client.ip_string()),
         user_agent: Set(client.user_agent.clone()),
+        device_name: Set(devices::device_name(client.user_agent.as_deref())),
+        fingerprint_hash: Set(client.fingerprint.clone()),
+        fingerprint_changed_at: Set(None),
         created_at: Set(now),
         authenticated_at: Set(now),
         last_active_at: Set(now),
         expires_at: Set(now + duration(config.session.absolute_timeout)),
     };
-    let session = session::Entity::insert(model)
-        .exec_with_returning(db)
+    let session = session::Entity::insert(model).exec_with_returning(db).await?;
+    let evicted: Vec<String> = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(session::Column::UserId.eq(user_id))
+        .order_by_desc(session::Column::CreatedAt)
+        .order_by_desc(session::Column::Id)
+        .offset(u64::from(config.session.max_per_user))
+        .into_tuple()
+        .all(db)
         .await?;
-    Ok(NewSession {
-        token: SecretString::from(token),
-        session,
-    })
+    if !evicted.is_empty() {
+        session::Entity::delete_many()
+            .filter(session::Column::Id.is_in(evicted.clone()))
+            .exec(db)
+            .await?;
+        audit::record(db, now, &Actor::System, "sessions_evicted", Some(user_id), Some(client), json!({ "sessionIds": evicted, "limit": config.session.max_per_user })).await?;
+    }
+    Ok(NewSession { token: SecretString::from(token), session })
 }
 
 /// Signs in with e-mail and password.
@@ -98,38 +125,33 @@ pub async fn login(
     throttle::check(&ctx.db, &buckets, now).await?;
 
     let found = match &email {
-        Some(email) => {
-            user::Entity::find()
-                .filter(user::Column::Email.eq(email.as_str()))
-                .one(&ctx.db)
-                .await?
-        }
+        Some(email) => super::users::find_by_email(&ctx.db, email).await?,
         None => None,
     };
     let stored = found.as_ref().and_then(|u| u.password_hash.as_deref());
     let verdict = ctx.hasher.verify(stored, password).await?;
 
+    let method = AuthMethod::Password.as_str();
     let user = match found {
         Some(user) if verdict != Verified::No => user,
         other => {
             throttle::record_failure(&ctx.db, &ctx.config.throttle, &buckets, now).await?;
+            let reason = if other.is_some() { "wrong_password" } else { "unknown_account" };
+            if let Some(user) = &other {
+                let attempt = Attempt { user_id: &user.id, kind: Kind::Login, method, success: false, reason: Some(reason) };
+                history::record(&ctx.db, attempt, client, now).await?;
+            }
             // The attempted address is kept only when it is a well-formed address (never free
             // text, which may be a password typed into the wrong field).
-            let user_id = other.map(|u| u.id);
-            let reason = if user_id.is_some() {
-                "wrong_password"
-            } else {
-                "unknown_account"
-            };
             audit::record(
-            &ctx.db,
-            now,
-            &Actor::Anonymous,
-            "login_failed",
-            user_id.as_deref(),
-            Some(client),
-            json!({ "method": "password", "reason": reason, "email": email.as_ref().map(Email::as_str) }),
-        )
+                &ctx.db,
+                now,
+                &Actor::Anonymous,
+                "login_failed",
+                other.as_ref().map(|u| u.id.as_str()),
+                Some(client),
+                json!({ "method": method, "reason": reason, "email": email.as_ref().map(Email::as_str) }),
+            )
             .await?;
             return Err(Error::InvalidCredentials);
         }
@@ -138,20 +160,10 @@ pub async fn login(
         throttle::clear_account(&ctx.db, email).await?;
     }
     if user.disabled_at.is_some() {
-        audit::record(
-            &ctx.db,
-            now,
-            &Actor::Anonymous,
-            "login_failed",
-            Some(&user.id),
-            Some(client),
-            json!({ "method": "password", "reason": "account_disabled" }),
-        )
-        .await?;
-        return Err(Error::forbidden(
-            "account_disabled",
-            "this account has been disabled; contact an administrator",
-        ));
+        let reason = "account_disabled";
+        history::record(&ctx.db, Attempt { user_id: &user.id, kind: Kind::Login, method, success: false, reason: Some(reason) }, client, now).await?;
+        audit::record(&ctx.db, now, &Actor::Anonymous, "login_failed", Some(&user.id), Some(client), json!({ "method": method, "reason": reason })).await?;
+        return Err(Error::forbidden("account_disabled", "this account has been disabled; contact an administrator"));
     }
     if verdict == Verified::YesRehash {
         // The configured argon2 parameters changed since this hash was made: upgrade it now.
@@ -162,55 +174,67 @@ pub async fn login(
             .exec(&ctx.db)
             .await?;
     }
-    let new = create(
-        &ctx.db,
-        &ctx.config,
-        &user.id,
-        AuthMethod::Password,
-        client,
-        now,
-    )
-    .await?;
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(user.id.clone()),
-        "login",
-        Some(&user.id),
-        Some(client),
-        json!({ "method": "password", "sessionId": new.session.id }),
-    )
-    .await?;
+    let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
+    let new = create(&ctx.db, &ctx.config, &user.id, AuthMethod::Password, client, now).await?;
+    history::record(&ctx.db, Attempt { user_id: &user.id, kind: Kind::Login, method, success: true, reason: None }, client, now).await?;
+    audit::record(&ctx.db, now, &Actor::User(user.id.clone()), "login", Some(&user.id), Some(client), json!({ "method": method, "sessionId": new.session.id })).await?;
+    if new_ip {
+        audit::record(&ctx.db, now, &Actor::System, "new_ip_sign_in", Some(&user.id), Some(client), json!({ "sessionId": new.session.id, "device": new.session.device_name })).await?;
+        let (ctx, user, session) = (ctx.clone(), user.clone(), new.session.clone());
+        tokio::spawn(async move {
+            if let Err(e) = ctx.mailer.send_new_sign_in(&user.email, &user.name, &session, &ctx.config.public_base()).await {
+                tracing::warn!(user_id = %user.id, error = %e, "the new sign-in mail could not be sent");
+            }
+        });
+    }
     Ok((user, new))
 }
 
-/// The per-request check: one indexed read of the session joined with its user; a write only
-/// when the last-active time is older than `session.touch_interval`.
+/// The per-request check. One indexed read finds the session by its current token or by the
+/// token it replaced less than `session.rotation_grace` ago. A replaced token used after the
+/// grace ends the whole session: someone kept a token they should not have.
 pub async fn authenticate(
     ctx: &AppContext,
     token: &str,
+    client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<Authenticated> {
     if !tokens::looks_valid(token) {
         return Err(Error::Unauthenticated);
     }
+    let hash = tokens::hash(token);
     let found = session::Entity::find()
-        .filter(session::Column::TokenHash.eq(tokens::hash(token)))
+        .filter(
+            Condition::any()
+                .add(session::Column::TokenHash.eq(hash.as_str()))
+                .add(session::Column::PreviousTokenHash.eq(hash.as_str())),
+        )
         .find_also_related(user::Entity)
         .one(&ctx.db)
         .await?;
     let Some((mut session, Some(user))) = found else {
         return Err(Error::Unauthenticated);
     };
-    let idle_deadline = session.last_active_at + duration(ctx.config.session.idle_timeout);
+    let config = &ctx.config.session;
+    let idle_deadline = session.last_active_at + duration(config.idle_timeout);
     if session.expires_at <= now || idle_deadline <= now || user.disabled_at.is_some() {
         // Ended: clean it up now rather than waiting for the janitor.
-        session::Entity::delete_by_id(session.id.clone())
-            .exec(&ctx.db)
-            .await?;
+        session::Entity::delete_by_id(session.id.clone()).exec(&ctx.db).await?;
         return Err(Error::Unauthenticated);
     }
-    if now - session.last_active_at >= duration(ctx.config.session.touch_interval) {
+    let via_previous = session.token_hash != hash;
+    if via_previous && session.token_issued_at + duration(config.rotation_grace) <= now {
+        session::Entity::delete_by_id(session.id.clone()).exec(&ctx.db).await?;
+        audit::record(&ctx.db, now, &Actor::System, "session_token_reused", Some(&user.id), Some(client), json!({ "sessionId": session.id })).await?;
+        return Err(Error::Unauthenticated);
+    }
+    check_fingerprint(ctx, &mut session, &user, client, now).await?;
+
+    let mut rotated = None;
+    if !via_previous && now - session.token_issued_at >= duration(config.rotation_interval) {
+        rotated = rotate(&ctx.db, &mut session, now).await?;
+    }
+    if rotated.is_none() && now - session.last_active_at >= duration(config.touch_interval) {
         session::Entity::update_many()
             .col_expr(session::Column::LastActiveAt, Expr::value(now))
             .filter(session::Column::Id.eq(session.id.as_str()))
@@ -218,36 +242,197 @@ pub async fn authenticate(
             .await?;
         session.last_active_at = now;
     }
-    Ok(Authenticated { session, user })
+    Ok(Authenticated { session, user, rotated })
 }
 
-/// Ends one session (logout).
-pub async fn logout(
+/// Gives the session a new token; the old one keeps working for `session.rotation_grace`.
+/// Returns `None` when a parallel request rotated it first (its token is then the one to use).
+pub async fn rotate(
+    db: &impl ConnectionTrait,
+    session: &mut session::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<SecretString>> {
+    let token = tokens::generate();
+    let new_hash = tokens::hash(&token);
+    let result = session::Entity::update_many()
+        .col_expr(session::Column::TokenHash, Expr::value(new_hash.as_str()))
+        .col_expr(session::Column::PreviousTokenHash, Expr::value(session.token_hash.as_str()))
+        .col_expr(session::Column::TokenIssuedAt, Expr::value(now))
+        .col_expr(session::Column::LastActiveAt, Expr::value(now))
+        .filter(session::Column::Id.eq(session.id.as_str()))
+        .filter(session::Column::TokenHash.eq(session.token_hash.as_str()))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Ok(None);
+    }
+    session.previous_token_hash = Some(std::mem::replace(&mut session.token_hash, new_hash));
+    session.token_issued_at = now;
+    session.last_active_at = now;
+    Ok(Some(SecretString::from(token)))
+}
+
+/// Fingerprint drift: the first fingerprint a session sees is kept; a different one later flags
+/// the session (audited, one mail) or, with `session.fingerprint_policy = "revoke"`, ends it.
+async fn check_fingerprint(
     ctx: &AppContext,
-    auth: &Authenticated,
+    session: &mut session::Model,
+    user: &user::Model,
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    session::Entity::delete_by_id(auth.session.id.clone())
-        .exec(&ctx.db)
-        .await?;
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(auth.user.id.clone()),
-        "logout",
-        Some(&auth.user.id),
-        Some(client),
-        json!({ "sessionId": auth.session.id }),
-    )
-    .await
+    let Some(seen) = &client.fingerprint else { return Ok(()) };
+    let Some(known) = &session.fingerprint_hash else {
+        session::Entity::update_many()
+            .col_expr(session::Column::FingerprintHash, Expr::value(seen.as_str()))
+            .filter(session::Column::Id.eq(session.id.as_str()))
+            .filter(session::Column::FingerprintHash.is_null())
+            .exec(&ctx.db)
+            .await?;
+        session.fingerprint_hash = Some(seen.clone());
+        return Ok(());
+    };
+    if known == seen {
+        return Ok(());
+    }
+    let revoke = ctx.config.session.fingerprint_policy == FingerprintPolicy::Revoke;
+    let first_time = if revoke {
+        session::Entity::delete_by_id(session.id.clone()).exec(&ctx.db).await?.rows_affected == 1
+    } else {
+        session::Entity::update_many()
+            .col_expr(session::Column::FingerprintChangedAt, Expr::value(now))
+            .filter(session::Column::Id.eq(session.id.as_str()))
+            .filter(session::Column::FingerprintChangedAt.is_null())
+            .exec(&ctx.db)
+            .await?
+            .rows_affected
+            == 1
+    };
+    if session.fingerprint_changed_at.is_none() {
+        session.fingerprint_changed_at = Some(now);
+    }
+    if first_time {
+        let action = if revoke { "session_revoked_fingerprint_changed" } else { "session_fingerprint_changed" };
+        audit::record(&ctx.db, now, &Actor::System, action, Some(&user.id), Some(client), json!({ "sessionId": session.id, "device": session.device_name })).await?;
+        let (ctx, user, snapshot) = (ctx.clone(), user.clone(), session.clone());
+        tokio::spawn(async move {
+            if let Err(e) = ctx.mailer.send_fingerprint_alert(&user.email, &user.name, &snapshot, revoke).await {
+                tracing::warn!(user_id = %user.id, error = %e, "the fingerprint alert could not be sent");
+            }
+        });
+    }
+    if revoke { Err(Error::Unauthenticated) } else { Ok(()) }
 }
 
-/// Ends every session of a user; returns how many there were.
-pub async fn revoke_all_for_user(db: &impl ConnectionTrait, user_id: &str) -> Result<u64> {
-    let result = session::Entity::delete_many()
+/// A session as shown to its user (`GET /me/sessions`) and to operators.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: String,
+    /// Whether this is the session making the request.
+    pub current: bool,
+    pub device_name: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_active_at: DateTime<Utc>,
+    /// `password`, `magic_link`, `passkey` or `sso`.
+    pub auth_method: String,
+    pub expires_at: DateTime<Utc>,
+    /// Warnings about the session, e.g. `fingerprint_changed`.
+    pub flags: Vec<String>,
+}
+
+impl SessionView {
+    fn new(s: session::Model, current: Option<&str>) -> Self {
+        let mut flags = Vec::new();
+        if s.fingerprint_changed_at.is_some() {
+            flags.push("fingerprint_changed".to_owned());
+        }
+        Self {
+            current: current == Some(s.id.as_str()),
+            id: s.id,
+            device_name: s.device_name,
+            ip: s.ip,
+            user_agent: s.user_agent,
+            created_at: s.created_at,
+            last_active_at: s.last_active_at,
+            auth_method: s.auth_method,
+            expires_at: s.expires_at,
+            flags,
+        }
+    }
+}
+
+/// Every live session of a user, most recently active first.
+pub async fn list_for_user(
+    ctx: &AppContext,
+    user_id: &str,
+    current: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<SessionView>> {
+    let idle_cutoff = now - duration(ctx.config.session.idle_timeout);
+    let rows = session::Entity::find()
         .filter(session::Column::UserId.eq(user_id))
-        .exec(db)
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::LastActiveAt.gt(idle_cutoff))
+        .order_by_desc(session::Column::LastActiveAt)
+        .order_by_desc(session::Column::Id)
+        .all(&ctx.db)
         .await?;
+    Ok(rows.into_iter().map(|s| SessionView::new(s, current)).collect())
+}
+
+/// Revokes one session. With `owner`, a session of anybody else is `NotFound` (and lives on).
+pub async fn revoke(
+    ctx: &AppContext,
+    actor: &Actor,
+    owner: Option<&str>,
+    session_id: &str,
+    client: Option<&ClientInfo>,
+    now: DateTime<Utc>,
+) -> Result<session::Model> {
+    let found = session::Entity::find_by_id(session_id.to_owned()).one(&ctx.db).await?;
+    let session = found.filter(|s| owner.is_none_or(|o| o == s.user_id)).ok_or(Error::NotFound("session"))?;
+    session::Entity::delete_by_id(session.id.clone()).exec(&ctx.db).await?;
+    audit::record(&ctx.db, now, actor, "session_revoked", Some(&session.user_id), client, json!({ "sessionId": session.id, "device": session.device_name })).await?;
+    Ok(session)
+}
+
+/// Signs a user out everywhere except `keep`; returns how many sessions ended.
+pub async fn revoke_others(
+    ctx: &AppContext,
+    actor: &Actor,
+    user_id: &str,
+    keep: &str,
+    client: Option<&ClientInfo>,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let ended = session::Entity::delete_many()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::Id.ne(keep))
+        .exec(&ctx.db)
+        .await?
+        .rows_affected;
+    audit::record(&ctx.db, now, actor, "sessions_revoked_others", Some(user_id), client, json!({ "kept": keep, "ended": ended })).await?;
+    Ok(ended)
+}
+
+/// Ends every session of a user (operator action); returns how many there were.
+pub async fn revoke_all(ctx: &AppContext, actor: &Actor, user_id: &str, now: DateTime<Utc>) -> Result<u64> {
+    let ended = revoke_all_for_user(&ctx.db, user_id).await?;
+    audit::record(&ctx.db, now, actor, "sessions_revoked_all", Some(user_id), None, json!({ "ended": ended })).await?;
+    Ok(ended)
+}
+
+/// Ends one session (logout).
+pub async fn logout(ctx: &AppContext, auth: &Authenticated, client: &ClientInfo, now: DateTime<Utc>) -> Result<()> {
+    session::Entity::delete_by_id(auth.session.id.clone()).exec(&ctx.db).await?;
+    audit::record(&ctx.db, now, &Actor::User(auth.user.id.clone()), "logout", Some(&auth.user.id), Some(client), json!({ "sessionId": auth.session.id })).await
+}
+
+/// Ends every session of a user without auditing (the caller audits its own action).
+pub async fn revoke_all_for_user(db: &impl ConnectionTrait, user_id: &str) -> Result<u64> {
+    let result = session::Entity::delete_many().filter(session::Column::UserId.eq(user_id)).exec(db).await?;
     Ok(result.rows_affected)
 }

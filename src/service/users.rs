@@ -15,7 +15,7 @@ use crate::entity::user;
 use crate::error::{Error, Result};
 
 use super::sessions::{self, AuthMethod, NewSession};
-use super::{Actor, ClientInfo, audit, verification};
+use super::{Actor, ClientInfo, audit, history, verification};
 
 /// A user as shown over HTTP and by the CLI's `-o json`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -120,15 +120,15 @@ pub async fn signup(
         json!({}),
     )
     .await?;
-    let session = sessions::create(
-        &txn,
-        &ctx.config,
-        &user.id,
-        AuthMethod::Password,
-        client,
-        now,
-    )
-    .await?;
+    let session = sessions::create(&txn, &ctx.config, &user.id, AuthMethod::Password, client, now).await?;
+    let attempt = history::Attempt {
+        user_id: &user.id,
+        kind: history::Kind::Signup,
+        method: AuthMethod::Password.as_str(),
+        success: true,
+        reason: None,
+    };
+    history::record(&txn, attempt, client, now).await?;
     txn.commit().await?;
     // The account exists either way: a mail failure is logged and the user can ask for a resend.
     if let Err(e) = verification::issue(ctx, &user, now).await {

@@ -1,0 +1,60 @@
+//! The session cookie: its name, reading it, setting and clearing it, and re-setting it when the
+//! session check rotated the token.
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::Config;
+use crate::context::AppContext;
+
+use super::extract::RotatedToken;
+
+/// The cookie's name: `__Host-` prefixed when the service is served over https.
+pub fn cookie_name(config: &Config) -> &'static str {
+    if config.is_https() { "__Host-authctl_session" } else { "authctl_session" }
+}
+
+/// The session token from the `Cookie` header, if any.
+pub fn session_token<'h>(headers: &'h HeaderMap, config: &Config) -> Option<&'h str> {
+    let name = cookie_name(config);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+fn cookie(config: &Config, value: &str, max_age: u64) -> HeaderValue {
+    let secure = if config.is_https() { "; Secure" } else { "" };
+    let cookie = format!("{}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}", cookie_name(config));
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `Set-Cookie` for a session token: HttpOnly, SameSite=Lax, Path=/, and Secure under https.
+pub fn set_session(config: &Config, token: &SecretString) -> HeaderValue {
+    cookie(config, token.expose_secret(), config.session.absolute_timeout.as_secs())
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn clear_session(config: &Config) -> HeaderValue {
+    cookie(config, "", 0)
+}
+
+/// Middleware: when the session check rotated the token during this request, the response
+/// carries the new cookie (unless the handler set the cookie itself, e.g. at logout).
+pub async fn refresh(State(ctx): State<AppContext>, mut req: Request, next: Next) -> Response {
+    let slot = RotatedToken::default();
+    req.extensions_mut().insert(slot.clone());
+    let mut response = next.run(req).await;
+    if let Some(token) = slot.take() {
+        if !response.headers().contains_key(header::SET_COOKIE) {
+            response.headers_mut().append(header::SET_COOKIE, set_session(&ctx.config, &token));
+        }
+    }
+    response
+}

@@ -1,0 +1,86 @@
+//! The janitor: removes ended sessions, spent verification tokens and stale throttle rows in
+//! batches. `serve` runs it on `session.prune_cron`; `authctl sessions prune` runs it on demand.
+//! Running it on several replicas at once is harmless: it only deletes what is already dead.
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use serde::Serialize;
+
+use crate::context::AppContext;
+use crate::entity::{login_throttle, session, verification_token};
+use crate::error::Result;
+
+/// How many rows each kind of pruning removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneReport {
+    pub sessions: u64,
+    pub verification_tokens: u64,
+    pub throttles: u64,
+}
+
+fn duration(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Deletes, `batch` rows at a time, everything that can no longer be used at `now`.
+pub async fn prune(ctx: &AppContext, now: DateTime<Utc>, batch: u64) -> Result<PruneReport> {
+    let batch = batch.max(1);
+    let idle_cutoff = now - duration(ctx.config.session.idle_timeout);
+    let mut report = PruneReport::default();
+    loop {
+        let ids: Vec<String> = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .filter(
+                Condition::any()
+                    .add(session::Column::ExpiresAt.lte(now))
+                    .add(session::Column::LastActiveAt.lte(idle_cutoff)),
+            )
+            .limit(batch)
+            .into_tuple()
+            .all(&ctx.db)
+            .await?;
+        if ids.is_empty() {
+            break;
+        }
+        report.sessions += session::Entity::delete_many()
+            .filter(session::Column::Id.is_in(ids))
+            .exec(&ctx.db)
+            .await?
+            .rows_affected;
+    }
+    loop {
+        let hashes: Vec<String> = verification_token::Entity::find()
+            .select_only()
+            .column(verification_token::Column::TokenHash)
+            .filter(
+                Condition::any()
+                    .add(verification_token::Column::UsedAt.is_not_null())
+                    .add(verification_token::Column::ExpiresAt.lte(now)),
+            )
+            .limit(batch)
+            .into_tuple()
+            .all(&ctx.db)
+            .await?;
+        if hashes.is_empty() {
+            break;
+        }
+        report.verification_tokens += verification_token::Entity::delete_many()
+            .filter(verification_token::Column::TokenHash.is_in(hashes))
+            .exec(&ctx.db)
+            .await?
+            .rows_affected;
+    }
+    let stale = now - duration(ctx.config.throttle.reset_after);
+    report.throttles = login_throttle::Entity::delete_many()
+        .filter(login_throttle::Column::LastFailureAt.lt(stale))
+        .filter(
+            Condition::any()
+                .add(login_throttle::Column::BlockedUntil.is_null())
+                .add(login_throttle::Column::BlockedUntil.lte(now)),
+        )
+        .exec(&ctx.db)
+        .await?
+        .rows_affected;
+    Ok(report)
+}
