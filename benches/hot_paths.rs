@@ -23,11 +23,13 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn context(dir: &std::path::Path) -> AppContext {
-    let mut config = Config::default();
-    config.database_url = DatabaseUrl::new(format!(
-        "sqlite://{}?mode=rwc",
-        dir.join("bench.db").display()
-    ));
+    let mut config = Config {
+        database_url: DatabaseUrl::new(format!(
+            "sqlite://{}?mode=rwc",
+            dir.join("bench.db").display()
+        )),
+        ..Config::default()
+    };
     config.mail.transport = MailTransportKind::File;
     config.mail.dir = dir.join("mail");
     let db = authctl::db::connect(&config.database_url)

@@ -89,7 +89,8 @@ impl Mailer {
             html_escape(&greeting(name)),
             html_escape(&facts)
         );
-        self.send(to, "New sign-in to your account", text, html).await
+        self.send(to, "New sign-in to your account", text, html)
+            .await
     }
 
     /// A session's browser fingerprint changed mid-session (possible session hijacking).
@@ -116,7 +117,8 @@ impl Mailer {
             html_escape(&facts),
             html_escape(outcome)
         );
-        self.send(to, "Unusual activity on one of your sessions", text, html).await
+        self.send(to, "Unusual activity on one of your sessions", text, html)
+            .await
     }
 
     async fn send(&self, to: &str, subject: &str, text: String, html: String) -> Result<()> {

@@ -15,19 +15,31 @@ pub async fn start(ctx: AppContext) -> anyhow::Result<Option<JobScheduler>> {
     if cron.is_empty() {
         return Ok(None);
     }
-    let scheduler = JobScheduler::new().await.context("while creating the scheduler")?;
+    let scheduler = JobScheduler::new()
+        .await
+        .context("while creating the scheduler")?;
     // Ended sessions and spent tokens would otherwise pile up; nothing else depends on it.
     let job = Job::new_async(cron.as_str(), move |_id, _scheduler| {
         let ctx = ctx.clone();
         Box::pin(async move {
             match janitor::prune(&ctx, ctx.now(), PRUNE_BATCH).await {
                 Ok(report) => tracing::info!(?report, "pruned ended sessions and spent tokens"),
-                Err(e) => tracing::warn!(error = %e, "pruning failed; it runs again at the next tick"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning failed; it runs again at the next tick")
+                }
             }
         })
     })
-    .map_err(|e| anyhow::anyhow!("session.prune_cron `{cron}` is not a valid six-field cron expression: {e}"))?;
-    scheduler.add(job).await.context("while scheduling the janitor")?;
-    scheduler.start().await.context("while starting the scheduler")?;
+    .map_err(|e| {
+        anyhow::anyhow!("session.prune_cron `{cron}` is not a valid six-field cron expression: {e}")
+    })?;
+    scheduler
+        .add(job)
+        .await
+        .context("while scheduling the janitor")?;
+    scheduler
+        .start()
+        .await
+        .context("while starting the scheduler")?;
     Ok(Some(scheduler))
 }

@@ -45,7 +45,11 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .unique_key(),
                     )
-                    .col(ColumnDef::new(Sessions::PreviousTokenHash).string_len(64).null())
+                    .col(
+                        ColumnDef::new(Sessions::PreviousTokenHash)
+                            .string_len(64)
+                            .null(),
+                    )
                     .col(
                         ColumnDef::new(Sessions::TokenIssuedAt)
                             .timestamp_with_time_zone()
@@ -59,8 +63,16 @@ impl MigrationTrait for Migration {
                     )
                     .col(ColumnDef::new(Sessions::Ip).string_len(64).null())
                     .col(ColumnDef::new(Sessions::UserAgent).string_len(512).null())
-                    .col(ColumnDef::new(Sessions::DeviceName).string_len(100).not_null())
-                    .col(ColumnDef::new(Sessions::FingerprintHash).string_len(64).null())
+                    .col(
+                        ColumnDef::new(Sessions::DeviceName)
+                            .string_len(100)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Sessions::FingerprintHash)
+                            .string_len(64)
+                            .null(),
+                    )
                     .col(
                         ColumnDef::new(Sessions::FingerprintChangedAt)
                             .timestamp_with_time_zone()

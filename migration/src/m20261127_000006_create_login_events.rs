@@ -37,15 +37,35 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(LoginEvents::UserId).string_len(36).not_null())
-                    .col(ColumnDef::new(LoginEvents::At).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(LoginEvents::UserId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(LoginEvents::At)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(LoginEvents::Kind).string_len(16).not_null())
-                    .col(ColumnDef::new(LoginEvents::Method).string_len(32).not_null())
+                    .col(
+                        ColumnDef::new(LoginEvents::Method)
+                            .string_len(32)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(LoginEvents::Success).boolean().not_null())
                     .col(ColumnDef::new(LoginEvents::Reason).string_len(64).null())
                     .col(ColumnDef::new(LoginEvents::Ip).string_len(64).null())
-                    .col(ColumnDef::new(LoginEvents::UserAgent).string_len(512).null())
-                    .col(ColumnDef::new(LoginEvents::DeviceName).string_len(100).not_null())
+                    .col(
+                        ColumnDef::new(LoginEvents::UserAgent)
+                            .string_len(512)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(LoginEvents::DeviceName)
+                            .string_len(100)
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(LoginEvents::Table, LoginEvents::UserId)

@@ -36,7 +36,15 @@ pub enum SessionsCommand {
 
 fn table(list: &[SessionView]) {
     output::table(
-        &["id", "device", "ip", "created", "last active", "method", "flags"],
+        &[
+            "id",
+            "device",
+            "ip",
+            "created",
+            "last active",
+            "method",
+            "flags",
+        ],
         list.iter()
             .map(|s| {
                 vec![
@@ -46,7 +54,11 @@ fn table(list: &[SessionView]) {
                     output::time(s.created_at),
                     output::time(s.last_active_at),
                     s.auth_method.clone(),
-                    if s.flags.is_empty() { "-".into() } else { s.flags.join(",") },
+                    if s.flags.is_empty() {
+                        "-".into()
+                    } else {
+                        s.flags.join(",")
+                    },
                 ]
             })
             .collect(),
@@ -68,7 +80,10 @@ impl SessionsCommand {
                     }
                 }
             }
-            Self::Revoke { session_id: Some(id), .. } => {
+            Self::Revoke {
+                session_id: Some(id),
+                ..
+            } => {
                 let revoked = sessions::revoke(ctx, &Actor::cli(), None, &id, None, now).await.map_err(|e| match e {
                     crate::error::Error::NotFound(_) => {
                         anyhow::anyhow!("no session has the id {id}; `authctl sessions list --user EMAIL` shows them")
@@ -78,12 +93,19 @@ impl SessionsCommand {
                 match global.output {
                     Output::Json => output::json(&json!({ "revoked": 1, "sessionId": revoked.id })),
                     Output::Table => {
-                        println!("Session {} ({}) is revoked.", revoked.id, revoked.device_name);
+                        println!(
+                            "Session {} ({}) is revoked.",
+                            revoked.id, revoked.device_name
+                        );
                         Ok(())
                     }
                 }
             }
-            Self::Revoke { user: Some(email), all: true, .. } => {
+            Self::Revoke {
+                user: Some(email),
+                all: true,
+                ..
+            } => {
                 let user = find_user(ctx, &email).await?;
                 output::confirm(&format!("End every session of {}?", user.email), global.yes)?;
                 let ended = sessions::revoke_all(ctx, &Actor::cli(), &user.id, now).await?;
@@ -105,7 +127,10 @@ impl SessionsCommand {
                             &["removed", "count"],
                             vec![
                                 vec!["ended sessions".into(), report.sessions.to_string()],
-                                vec!["spent verification tokens".into(), report.verification_tokens.to_string()],
+                                vec![
+                                    "spent verification tokens".into(),
+                                    report.verification_tokens.to_string(),
+                                ],
                                 vec!["stale throttle rows".into(), report.throttles.to_string()],
                             ],
                         );

@@ -6,8 +6,8 @@ use secrecy::SecretString;
 
 use crate::context::AppContext;
 use crate::entity::user;
-use crate::service::{Actor, history};
 use crate::service::users::{self, NewUser, UserView};
+use crate::service::{Actor, history};
 
 use super::output::{self, Output};
 use super::{GlobalArgs, explain, find_user};

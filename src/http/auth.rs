@@ -11,8 +11,8 @@ use crate::context::AppContext;
 use crate::service::sessions;
 use crate::service::users::{self, NewUser, UserView};
 
-use super::error::{ApiError, ErrorBody};
 use super::cookies;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Client, MaybeSession};
 
 #[derive(Deserialize, ToSchema)]
@@ -68,7 +68,10 @@ pub async fn signup(
     };
     Ok((
         StatusCode::CREATED,
-        [(header::SET_COOKIE, cookies::set_session(&ctx.config, &session.token))],
+        [(
+            header::SET_COOKIE,
+            cookies::set_session(&ctx.config, &session.token),
+        )],
         Json(body),
     ))
 }
@@ -93,7 +96,10 @@ pub async fn login(
         two_factor_required: false,
     };
     Ok((
-        [(header::SET_COOKIE, cookies::set_session(&ctx.config, &session.token))],
+        [(
+            header::SET_COOKIE,
+            cookies::set_session(&ctx.config, &session.token),
+        )],
         Json(body),
     ))
 }
@@ -113,7 +119,10 @@ pub async fn logout(
         StatusCode::NO_CONTENT,
         [
             (header::SET_COOKIE, cookies::clear_session(&ctx.config)),
-            (HeaderName::from_static("clear-site-data"), HeaderValue::from_static("\"cookies\"")),
+            (
+                HeaderName::from_static("clear-site-data"),
+                HeaderValue::from_static("\"cookies\""),
+            ),
         ],
     ))
 }

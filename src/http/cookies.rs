@@ -13,7 +13,11 @@ use super::extract::RotatedToken;
 
 /// The cookie's name: `__Host-` prefixed when the service is served over https.
 pub fn cookie_name(config: &Config) -> &'static str {
-    if config.is_https() { "__Host-authctl_session" } else { "authctl_session" }
+    if config.is_https() {
+        "__Host-authctl_session"
+    } else {
+        "authctl_session"
+    }
 }
 
 /// The session token from the `Cookie` header, if any.
@@ -31,13 +35,20 @@ pub fn session_token<'h>(headers: &'h HeaderMap, config: &Config) -> Option<&'h 
 
 fn cookie(config: &Config, value: &str, max_age: u64) -> HeaderValue {
     let secure = if config.is_https() { "; Secure" } else { "" };
-    let cookie = format!("{}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}", cookie_name(config));
+    let cookie = format!(
+        "{}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}",
+        cookie_name(config)
+    );
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// `Set-Cookie` for a session token: HttpOnly, SameSite=Lax, Path=/, and Secure under https.
 pub fn set_session(config: &Config, token: &SecretString) -> HeaderValue {
-    cookie(config, token.expose_secret(), config.session.absolute_timeout.as_secs())
+    cookie(
+        config,
+        token.expose_secret(),
+        config.session.absolute_timeout.as_secs(),
+    )
 }
 
 /// `Set-Cookie` that removes the session cookie.
@@ -51,10 +62,12 @@ pub async fn refresh(State(ctx): State<AppContext>, mut req: Request, next: Next
     let slot = RotatedToken::default();
     req.extensions_mut().insert(slot.clone());
     let mut response = next.run(req).await;
-    if let Some(token) = slot.take() {
-        if !response.headers().contains_key(header::SET_COOKIE) {
-            response.headers_mut().append(header::SET_COOKIE, set_session(&ctx.config, &token));
-        }
+    if let Some(token) = slot.take()
+        && !response.headers().contains_key(header::SET_COOKIE)
+    {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, set_session(&ctx.config, &token));
     }
     response
 }

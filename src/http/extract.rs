@@ -8,8 +8,8 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use secrecy::SecretString;
 use ipnet::IpNet;
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use crate::config::Config;
@@ -108,7 +108,10 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
 }
 
 pub fn client_info(parts: &Parts, config: &Config) -> ClientInfo {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let fingerprint = parts
         .headers
         .get("x-client-fingerprint")
@@ -151,18 +154,25 @@ impl RotatedToken {
 
 /// The request's session, checked once per request: `None` without a cookie or with one that
 /// is no longer valid. A rotated token is handed to the response through `RotatedToken`.
-async fn session_of(parts: &mut Parts, ctx: &AppContext) -> Result<Option<Authenticated>, ApiError> {
+async fn session_of(
+    parts: &mut Parts,
+    ctx: &AppContext,
+) -> Result<Option<Authenticated>, ApiError> {
     if let Some(auth) = parts.extensions.get::<Authenticated>() {
         return Ok(Some(auth.clone()));
     }
-    let Some(token) = cookies::session_token(&parts.headers, &ctx.config) else { return Ok(None) };
+    let Some(token) = cookies::session_token(&parts.headers, &ctx.config) else {
+        return Ok(None);
+    };
     let client = client_info(parts, &ctx.config);
     let auth = match sessions::authenticate(ctx, token, &client, ctx.now()).await {
         Ok(auth) => auth,
         Err(Error::Unauthenticated) => return Ok(None),
         Err(other) => return Err(other.into()),
     };
-    if let (Some(token), Some(slot)) = (auth.rotated.clone(), parts.extensions.get::<RotatedToken>()) {
+    if let (Some(token), Some(slot)) =
+        (auth.rotated.clone(), parts.extensions.get::<RotatedToken>())
+    {
         slot.put(token);
     }
     parts.extensions.insert(auth.clone());
@@ -175,8 +185,14 @@ pub struct CurrentSession(pub Authenticated);
 impl FromRequestParts<AppContext> for CurrentSession {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, Self::Rejection> {
-        session_of(parts, ctx).await?.map(Self).ok_or_else(|| Error::Unauthenticated.into())
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        session_of(parts, ctx)
+            .await?
+            .map(Self)
+            .ok_or_else(|| Error::Unauthenticated.into())
     }
 }
 
@@ -186,7 +202,10 @@ pub struct MaybeSession(pub Option<Authenticated>);
 impl FromRequestParts<AppContext> for MaybeSession {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, ctx: &AppContext) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
         Ok(Self(session_of(parts, ctx).await?))
     }
 }

@@ -85,6 +85,10 @@ pub fn router(ctx: AppContext) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             ctx.clone(),
+            cookies::refresh,
+        ))
+        .layer(middleware::from_fn_with_state(
+            ctx.clone(),
             cross_site_guard,
         ))
         .layer(DefaultBodyLimit::max(ctx.config.http.body_limit))

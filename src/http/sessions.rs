@@ -7,9 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::context::AppContext;
 use crate::error::Error;
+use crate::service::Actor;
 use crate::service::history::{self, LoginEventView};
 use crate::service::sessions::{self, SessionView};
-use crate::service::Actor;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Client, VerifiedSession};
@@ -25,7 +25,8 @@ pub async fn list(
     State(ctx): State<AppContext>,
     VerifiedSession(auth): VerifiedSession,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
-    let list = sessions::list_for_user(&ctx, &auth.user.id, Some(&auth.session.id), ctx.now()).await?;
+    let list =
+        sessions::list_for_user(&ctx, &auth.user.id, Some(&auth.session.id), ctx.now()).await?;
     Ok(Json(list))
 }
 
@@ -43,7 +44,15 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let actor = Actor::User(auth.user.id.clone());
-    sessions::revoke(&ctx, &actor, Some(&auth.user.id), &id, Some(&client), ctx.now()).await?;
+    sessions::revoke(
+        &ctx,
+        &actor,
+        Some(&auth.user.id),
+        &id,
+        Some(&client),
+        ctx.now(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -62,8 +71,15 @@ pub async fn revoke_others(
     VerifiedSession(auth): VerifiedSession,
 ) -> Result<Json<RevokedResponse>, ApiError> {
     let actor = Actor::User(auth.user.id.clone());
-    let revoked =
-        sessions::revoke_others(&ctx, &actor, &auth.user.id, &auth.session.id, Some(&client), ctx.now()).await?;
+    let revoked = sessions::revoke_others(
+        &ctx,
+        &actor,
+        &auth.user.id,
+        &auth.session.id,
+        Some(&client),
+        ctx.now(),
+    )
+    .await?;
     Ok(Json(RevokedResponse { revoked }))
 }
 

@@ -75,9 +75,15 @@ pub async fn resend(
 ) -> Result<(StatusCode, Json<AcceptedResponse>), ApiError> {
     let now = ctx.now();
     let has_body = body.iter().any(|b| !b.is_ascii_whitespace());
-    let by_address = if has_body { Some(parse_json::<ResendRequest>(&body)?.email) } else { None };
+    let by_address = if has_body {
+        Some(parse_json::<ResendRequest>(&body)?.email)
+    } else {
+        None
+    };
     if by_address.is_none() && session.is_none() {
-        return Err(Error::invalid("invalid_request", "send {\"email\": ...} or sign in first").into());
+        return Err(
+            Error::invalid("invalid_request", "send {\"email\": ...} or sign in first").into(),
+        );
     }
     // The work finishes in the background so the answer takes the same time either way.
     let ctx = ctx.clone();

@@ -42,10 +42,16 @@ fn os_label(os: &str) -> String {
 
 fn browser_token(ua: &str) -> Option<String> {
     let lower = ua.to_lowercase();
-    [("edg", "Edge"), ("firefox", "Firefox"), ("chrome", "Chrome"), ("safari", "Safari"), ("curl", "curl")]
-        .iter()
-        .find(|(token, _)| lower.contains(token))
-        .map(|(_, name)| (*name).to_owned())
+    [
+        ("edg", "Edge"),
+        ("firefox", "Firefox"),
+        ("chrome", "Chrome"),
+        ("safari", "Safari"),
+        ("curl", "curl"),
+    ]
+    .iter()
+    .find(|(token, _)| lower.contains(token))
+    .map(|(_, name)| (*name).to_owned())
 }
 
 fn os_token(ua: &str) -> Option<String> {

@@ -62,8 +62,14 @@ pub async fn record(
 /// Whether a successful login from `client` deserves a "new sign-in" alert: the account has
 /// logged in before (the first login after signup never alerts) and never successfully from
 /// this IP (the signup's IP counts as known).
-pub async fn is_new_ip(db: &impl ConnectionTrait, user_id: &str, client: &ClientInfo) -> Result<bool> {
-    let Some(ip) = client.ip_string() else { return Ok(false) };
+pub async fn is_new_ip(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client: &ClientInfo,
+) -> Result<bool> {
+    let Some(ip) = client.ip_string() else {
+        return Ok(false);
+    };
     let earlier_logins = login_event::Entity::find()
         .filter(login_event::Column::UserId.eq(user_id))
         .filter(login_event::Column::Kind.eq(Kind::Login.as_str()))
@@ -98,7 +104,11 @@ pub struct LoginEventView {
 }
 
 /// The newest `limit` login attempts of a user, newest first.
-pub async fn list(db: &impl ConnectionTrait, user_id: &str, limit: u64) -> Result<Vec<LoginEventView>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    limit: u64,
+) -> Result<Vec<LoginEventView>> {
     let rows = login_event::Entity::find()
         .filter(login_event::Column::UserId.eq(user_id))
         .filter(login_event::Column::Kind.eq(Kind::Login.as_str()))

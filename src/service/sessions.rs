@@ -87,25 +87,41 @@ pub async fn create(
         last_active_at: Set(now),
         expires_at: Set(now + duration(config.session.absolute_timeout)),
     };
-    let session = session::Entity::insert(model).exec_with_returning(db).await?;
+    let session = session::Entity::insert(model)
+        .exec_with_returning(db)
+        .await?;
     let evicted: Vec<String> = session::Entity::find()
         .select_only()
         .column(session::Column::Id)
         .filter(session::Column::UserId.eq(user_id))
         .order_by_desc(session::Column::CreatedAt)
         .order_by_desc(session::Column::Id)
-        .offset(u64::from(config.session.max_per_user))
-        .into_tuple()
+        .into_tuple::<String>()
         .all(db)
-        .await?;
+        .await?
+        .into_iter()
+        .skip(config.session.max_per_user as usize)
+        .collect();
     if !evicted.is_empty() {
         session::Entity::delete_many()
             .filter(session::Column::Id.is_in(evicted.clone()))
             .exec(db)
             .await?;
-        audit::record(db, now, &Actor::System, "sessions_evicted", Some(user_id), Some(client), json!({ "sessionIds": evicted, "limit": config.session.max_per_user })).await?;
+        audit::record(
+            db,
+            now,
+            &Actor::System,
+            "sessions_evicted",
+            Some(user_id),
+            Some(client),
+            json!({ "sessionIds": evicted, "limit": config.session.max_per_user }),
+        )
+        .await?;
     }
-    Ok(NewSession { token: SecretString::from(token), session })
+    Ok(NewSession {
+        token: SecretString::from(token),
+        session,
+    })
 }
 
 /// Signs in with e-mail and password.
@@ -136,9 +152,19 @@ pub async fn login(
         Some(user) if verdict != Verified::No => user,
         other => {
             throttle::record_failure(&ctx.db, &ctx.config.throttle, &buckets, now).await?;
-            let reason = if other.is_some() { "wrong_password" } else { "unknown_account" };
+            let reason = if other.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_account"
+            };
             if let Some(user) = &other {
-                let attempt = Attempt { user_id: &user.id, kind: Kind::Login, method, success: false, reason: Some(reason) };
+                let attempt = Attempt {
+                    user_id: &user.id,
+                    kind: Kind::Login,
+                    method,
+                    success: false,
+                    reason: Some(reason),
+                };
                 history::record(&ctx.db, attempt, client, now).await?;
             }
             // The attempted address is kept only when it is a well-formed address (never free
@@ -161,9 +187,33 @@ pub async fn login(
     }
     if user.disabled_at.is_some() {
         let reason = "account_disabled";
-        history::record(&ctx.db, Attempt { user_id: &user.id, kind: Kind::Login, method, success: false, reason: Some(reason) }, client, now).await?;
-        audit::record(&ctx.db, now, &Actor::Anonymous, "login_failed", Some(&user.id), Some(client), json!({ "method": method, "reason": reason })).await?;
-        return Err(Error::forbidden("account_disabled", "this account has been disabled; contact an administrator"));
+        history::record(
+            &ctx.db,
+            Attempt {
+                user_id: &user.id,
+                kind: Kind::Login,
+                method,
+                success: false,
+                reason: Some(reason),
+            },
+            client,
+            now,
+        )
+        .await?;
+        audit::record(
+            &ctx.db,
+            now,
+            &Actor::Anonymous,
+            "login_failed",
+            Some(&user.id),
+            Some(client),
+            json!({ "method": method, "reason": reason }),
+        )
+        .await?;
+        return Err(Error::forbidden(
+            "account_disabled",
+            "this account has been disabled; contact an administrator",
+        ));
     }
     if verdict == Verified::YesRehash {
         // The configured argon2 parameters changed since this hash was made: upgrade it now.
@@ -175,14 +225,56 @@ pub async fn login(
             .await?;
     }
     let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
-    let new = create(&ctx.db, &ctx.config, &user.id, AuthMethod::Password, client, now).await?;
-    history::record(&ctx.db, Attempt { user_id: &user.id, kind: Kind::Login, method, success: true, reason: None }, client, now).await?;
-    audit::record(&ctx.db, now, &Actor::User(user.id.clone()), "login", Some(&user.id), Some(client), json!({ "method": method, "sessionId": new.session.id })).await?;
+    let new = create(
+        &ctx.db,
+        &ctx.config,
+        &user.id,
+        AuthMethod::Password,
+        client,
+        now,
+    )
+    .await?;
+    history::record(
+        &ctx.db,
+        Attempt {
+            user_id: &user.id,
+            kind: Kind::Login,
+            method,
+            success: true,
+            reason: None,
+        },
+        client,
+        now,
+    )
+    .await?;
+    audit::record(
+        &ctx.db,
+        now,
+        &Actor::User(user.id.clone()),
+        "login",
+        Some(&user.id),
+        Some(client),
+        json!({ "method": method, "sessionId": new.session.id }),
+    )
+    .await?;
     if new_ip {
-        audit::record(&ctx.db, now, &Actor::System, "new_ip_sign_in", Some(&user.id), Some(client), json!({ "sessionId": new.session.id, "device": new.session.device_name })).await?;
+        audit::record(
+            &ctx.db,
+            now,
+            &Actor::System,
+            "new_ip_sign_in",
+            Some(&user.id),
+            Some(client),
+            json!({ "sessionId": new.session.id, "device": new.session.device_name }),
+        )
+        .await?;
         let (ctx, user, session) = (ctx.clone(), user.clone(), new.session.clone());
         tokio::spawn(async move {
-            if let Err(e) = ctx.mailer.send_new_sign_in(&user.email, &user.name, &session, &ctx.config.public_base()).await {
+            if let Err(e) = ctx
+                .mailer
+                .send_new_sign_in(&user.email, &user.name, &session, &ctx.config.public_base())
+                .await
+            {
                 tracing::warn!(user_id = %user.id, error = %e, "the new sign-in mail could not be sent");
             }
         });
@@ -219,13 +311,26 @@ pub async fn authenticate(
     let idle_deadline = session.last_active_at + duration(config.idle_timeout);
     if session.expires_at <= now || idle_deadline <= now || user.disabled_at.is_some() {
         // Ended: clean it up now rather than waiting for the janitor.
-        session::Entity::delete_by_id(session.id.clone()).exec(&ctx.db).await?;
+        session::Entity::delete_by_id(session.id.clone())
+            .exec(&ctx.db)
+            .await?;
         return Err(Error::Unauthenticated);
     }
     let via_previous = session.token_hash != hash;
     if via_previous && session.token_issued_at + duration(config.rotation_grace) <= now {
-        session::Entity::delete_by_id(session.id.clone()).exec(&ctx.db).await?;
-        audit::record(&ctx.db, now, &Actor::System, "session_token_reused", Some(&user.id), Some(client), json!({ "sessionId": session.id })).await?;
+        session::Entity::delete_by_id(session.id.clone())
+            .exec(&ctx.db)
+            .await?;
+        audit::record(
+            &ctx.db,
+            now,
+            &Actor::System,
+            "session_token_reused",
+            Some(&user.id),
+            Some(client),
+            json!({ "sessionId": session.id }),
+        )
+        .await?;
         return Err(Error::Unauthenticated);
     }
     check_fingerprint(ctx, &mut session, &user, client, now).await?;
@@ -242,7 +347,11 @@ pub async fn authenticate(
             .await?;
         session.last_active_at = now;
     }
-    Ok(Authenticated { session, user, rotated })
+    Ok(Authenticated {
+        session,
+        user,
+        rotated,
+    })
 }
 
 /// Gives the session a new token; the old one keeps working for `session.rotation_grace`.
@@ -256,7 +365,10 @@ pub async fn rotate(
     let new_hash = tokens::hash(&token);
     let result = session::Entity::update_many()
         .col_expr(session::Column::TokenHash, Expr::value(new_hash.as_str()))
-        .col_expr(session::Column::PreviousTokenHash, Expr::value(session.token_hash.as_str()))
+        .col_expr(
+            session::Column::PreviousTokenHash,
+            Expr::value(session.token_hash.as_str()),
+        )
         .col_expr(session::Column::TokenIssuedAt, Expr::value(now))
         .col_expr(session::Column::LastActiveAt, Expr::value(now))
         .filter(session::Column::Id.eq(session.id.as_str()))
@@ -281,7 +393,9 @@ async fn check_fingerprint(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let Some(seen) = &client.fingerprint else { return Ok(()) };
+    let Some(seen) = &client.fingerprint else {
+        return Ok(());
+    };
     let Some(known) = &session.fingerprint_hash else {
         session::Entity::update_many()
             .col_expr(session::Column::FingerprintHash, Expr::value(seen.as_str()))
@@ -297,7 +411,11 @@ async fn check_fingerprint(
     }
     let revoke = ctx.config.session.fingerprint_policy == FingerprintPolicy::Revoke;
     let first_time = if revoke {
-        session::Entity::delete_by_id(session.id.clone()).exec(&ctx.db).await?.rows_affected == 1
+        session::Entity::delete_by_id(session.id.clone())
+            .exec(&ctx.db)
+            .await?
+            .rows_affected
+            == 1
     } else {
         session::Entity::update_many()
             .col_expr(session::Column::FingerprintChangedAt, Expr::value(now))
@@ -312,16 +430,37 @@ async fn check_fingerprint(
         session.fingerprint_changed_at = Some(now);
     }
     if first_time {
-        let action = if revoke { "session_revoked_fingerprint_changed" } else { "session_fingerprint_changed" };
-        audit::record(&ctx.db, now, &Actor::System, action, Some(&user.id), Some(client), json!({ "sessionId": session.id, "device": session.device_name })).await?;
+        let action = if revoke {
+            "session_revoked_fingerprint_changed"
+        } else {
+            "session_fingerprint_changed"
+        };
+        audit::record(
+            &ctx.db,
+            now,
+            &Actor::System,
+            action,
+            Some(&user.id),
+            Some(client),
+            json!({ "sessionId": session.id, "device": session.device_name }),
+        )
+        .await?;
         let (ctx, user, snapshot) = (ctx.clone(), user.clone(), session.clone());
         tokio::spawn(async move {
-            if let Err(e) = ctx.mailer.send_fingerprint_alert(&user.email, &user.name, &snapshot, revoke).await {
+            if let Err(e) = ctx
+                .mailer
+                .send_fingerprint_alert(&user.email, &user.name, &snapshot, revoke)
+                .await
+            {
                 tracing::warn!(user_id = %user.id, error = %e, "the fingerprint alert could not be sent");
             }
         });
     }
-    if revoke { Err(Error::Unauthenticated) } else { Ok(()) }
+    if revoke {
+        Err(Error::Unauthenticated)
+    } else {
+        Ok(())
+    }
 }
 
 /// A session as shown to its user (`GET /me/sessions`) and to operators.
@@ -380,7 +519,10 @@ pub async fn list_for_user(
         .order_by_desc(session::Column::Id)
         .all(&ctx.db)
         .await?;
-    Ok(rows.into_iter().map(|s| SessionView::new(s, current)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|s| SessionView::new(s, current))
+        .collect())
 }
 
 /// Revokes one session. With `owner`, a session of anybody else is `NotFound` (and lives on).
@@ -392,10 +534,25 @@ pub async fn revoke(
     client: Option<&ClientInfo>,
     now: DateTime<Utc>,
 ) -> Result<session::Model> {
-    let found = session::Entity::find_by_id(session_id.to_owned()).one(&ctx.db).await?;
-    let session = found.filter(|s| owner.is_none_or(|o| o == s.user_id)).ok_or(Error::NotFound("session"))?;
-    session::Entity::delete_by_id(session.id.clone()).exec(&ctx.db).await?;
-    audit::record(&ctx.db, now, actor, "session_revoked", Some(&session.user_id), client, json!({ "sessionId": session.id, "device": session.device_name })).await?;
+    let found = session::Entity::find_by_id(session_id.to_owned())
+        .one(&ctx.db)
+        .await?;
+    let session = found
+        .filter(|s| owner.is_none_or(|o| o == s.user_id))
+        .ok_or(Error::NotFound("session"))?;
+    session::Entity::delete_by_id(session.id.clone())
+        .exec(&ctx.db)
+        .await?;
+    audit::record(
+        &ctx.db,
+        now,
+        actor,
+        "session_revoked",
+        Some(&session.user_id),
+        client,
+        json!({ "sessionId": session.id, "device": session.device_name }),
+    )
+    .await?;
     Ok(session)
 }
 
@@ -414,25 +571,67 @@ pub async fn revoke_others(
         .exec(&ctx.db)
         .await?
         .rows_affected;
-    audit::record(&ctx.db, now, actor, "sessions_revoked_others", Some(user_id), client, json!({ "kept": keep, "ended": ended })).await?;
+    audit::record(
+        &ctx.db,
+        now,
+        actor,
+        "sessions_revoked_others",
+        Some(user_id),
+        client,
+        json!({ "kept": keep, "ended": ended }),
+    )
+    .await?;
     Ok(ended)
 }
 
 /// Ends every session of a user (operator action); returns how many there were.
-pub async fn revoke_all(ctx: &AppContext, actor: &Actor, user_id: &str, now: DateTime<Utc>) -> Result<u64> {
+pub async fn revoke_all(
+    ctx: &AppContext,
+    actor: &Actor,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64> {
     let ended = revoke_all_for_user(&ctx.db, user_id).await?;
-    audit::record(&ctx.db, now, actor, "sessions_revoked_all", Some(user_id), None, json!({ "ended": ended })).await?;
+    audit::record(
+        &ctx.db,
+        now,
+        actor,
+        "sessions_revoked_all",
+        Some(user_id),
+        None,
+        json!({ "ended": ended }),
+    )
+    .await?;
     Ok(ended)
 }
 
 /// Ends one session (logout).
-pub async fn logout(ctx: &AppContext, auth: &Authenticated, client: &ClientInfo, now: DateTime<Utc>) -> Result<()> {
-    session::Entity::delete_by_id(auth.session.id.clone()).exec(&ctx.db).await?;
-    audit::record(&ctx.db, now, &Actor::User(auth.user.id.clone()), "logout", Some(&auth.user.id), Some(client), json!({ "sessionId": auth.session.id })).await
+pub async fn logout(
+    ctx: &AppContext,
+    auth: &Authenticated,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    session::Entity::delete_by_id(auth.session.id.clone())
+        .exec(&ctx.db)
+        .await?;
+    audit::record(
+        &ctx.db,
+        now,
+        &Actor::User(auth.user.id.clone()),
+        "logout",
+        Some(&auth.user.id),
+        Some(client),
+        json!({ "sessionId": auth.session.id }),
+    )
+    .await
 }
 
 /// Ends every session of a user without auditing (the caller audits its own action).
 pub async fn revoke_all_for_user(db: &impl ConnectionTrait, user_id: &str) -> Result<u64> {
-    let result = session::Entity::delete_many().filter(session::Column::UserId.eq(user_id)).exec(db).await?;
+    let result = session::Entity::delete_many()
+        .filter(session::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
     Ok(result.rows_affected)
 }

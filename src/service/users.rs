@@ -120,7 +120,15 @@ pub async fn signup(
         json!({}),
     )
     .await?;
-    let session = sessions::create(&txn, &ctx.config, &user.id, AuthMethod::Password, client, now).await?;
+    let session = sessions::create(
+        &txn,
+        &ctx.config,
+        &user.id,
+        AuthMethod::Password,
+        client,
+        now,
+    )
+    .await?;
     let attempt = history::Attempt {
         user_id: &user.id,
         kind: history::Kind::Signup,

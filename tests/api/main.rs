@@ -2,6 +2,7 @@
 //! when `AUTHCTL_TEST_POSTGRES_URL` is set.
 mod helpers;
 
+mod device_sessions;
 mod http;
 mod login;
 mod sessions;

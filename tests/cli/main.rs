@@ -3,4 +3,5 @@ mod completions;
 mod helpers;
 mod migrate;
 mod serve;
+mod sessions;
 mod users;
