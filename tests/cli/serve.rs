@@ -104,6 +104,52 @@ async fn the_readme_walkthrough_works_against_the_binary() {
         .expect("json");
     assert_eq!(me["emailVerified"], true);
 
+    // Two devices; list them; revoke the iPhone, whose next request fails.
+    let phone = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let login = phone
+        .post(format!("{base}/login"))
+        .header("user-agent", "Safari/17 iPhone")
+        .json(&json!({ "email": "test@example.com", "password": "pass12345" }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let sessions: serde_json::Value = device
+        .get(format!("{base}/me/sessions"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let iphone = sessions
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|s| s["deviceName"] == "Safari on iPhone")
+        .expect("the iPhone session")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let revoke = device
+        .delete(format!("{base}/me/sessions/{iphone}"))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoke.status(), 204);
+    assert_eq!(
+        phone
+            .get(format!("{base}/me"))
+            .send()
+            .await
+            .expect("me")
+            .status(),
+        401
+    );
+
     // The CLI works on the same SQLite file while serve is running.
     let users = env.json(&["users", "list"]);
     assert_eq!(users[0]["email"], "test@example.com");
