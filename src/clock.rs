@@ -17,6 +17,13 @@ impl Clock for SystemClock {
     }
 }
 
+/// A configured `std` duration as a `chrono` one, capped at 100 years so that date arithmetic
+/// with an absurd setting cannot overflow.
+pub fn span(d: std::time::Duration) -> chrono::Duration {
+    let cap = chrono::Duration::days(36_500);
+    chrono::Duration::from_std(d).map_or(cap, |d| d.min(cap))
+}
+
 /// A clock that only moves when told to; for tests and benchmarks.
 #[derive(Debug)]
 pub struct ManualClock(Mutex<DateTime<Utc>>);
@@ -28,7 +35,7 @@ impl ManualClock {
 
     pub fn advance(&self, by: std::time::Duration) {
         let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *now += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+        *now += span(by);
     }
 
     pub fn set(&self, to: DateTime<Utc>) {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 
+use crate::clock::span;
 use crate::context::AppContext;
 use crate::entity::{login_throttle, session, verification_token};
 use crate::error::Result;
@@ -18,14 +19,10 @@ pub struct PruneReport {
     pub throttles: u64,
 }
 
-fn duration(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
 /// Deletes, `batch` rows at a time, everything that can no longer be used at `now`.
 pub async fn prune(ctx: &AppContext, now: DateTime<Utc>, batch: u64) -> Result<PruneReport> {
     let batch = batch.max(1);
-    let idle_cutoff = now - duration(ctx.config.session.idle_timeout);
+    let idle_cutoff = now - span(ctx.config.session.idle_timeout);
     let mut report = PruneReport::default();
     loop {
         let ids: Vec<String> = session::Entity::find()
@@ -71,7 +68,7 @@ pub async fn prune(ctx: &AppContext, now: DateTime<Utc>, batch: u64) -> Result<P
             .await?
             .rows_affected;
     }
-    let stale = now - duration(ctx.config.throttle.reset_after);
+    let stale = now - span(ctx.config.throttle.reset_after);
     report.throttles = login_throttle::Entity::delete_many()
         .filter(login_throttle::Column::LastFailureAt.lt(stale))
         .filter(

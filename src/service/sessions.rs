@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::clock::span;
 use crate::config::{Config, FingerprintPolicy};
 use crate::context::AppContext;
 use crate::domain::{self, Email};
@@ -55,10 +56,6 @@ pub struct Authenticated {
     pub rotated: Option<SecretString>,
 }
 
-fn duration(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
 /// Creates a session row for `user_id` and returns the token. Beyond `session.max_per_user`
 /// live sessions, the oldest are evicted.
 pub async fn create(
@@ -85,7 +82,7 @@ pub async fn create(
         created_at: Set(now),
         authenticated_at: Set(now),
         last_active_at: Set(now),
-        expires_at: Set(now + duration(config.session.absolute_timeout)),
+        expires_at: Set(now + span(config.session.absolute_timeout)),
     };
     let session = session::Entity::insert(model)
         .exec_with_returning(db)
@@ -308,7 +305,7 @@ pub async fn authenticate(
         return Err(Error::Unauthenticated);
     };
     let config = &ctx.config.session;
-    let idle_deadline = session.last_active_at + duration(config.idle_timeout);
+    let idle_deadline = session.last_active_at + span(config.idle_timeout);
     if session.expires_at <= now || idle_deadline <= now || user.disabled_at.is_some() {
         // Ended: clean it up now rather than waiting for the janitor.
         session::Entity::delete_by_id(session.id.clone())
@@ -317,7 +314,7 @@ pub async fn authenticate(
         return Err(Error::Unauthenticated);
     }
     let via_previous = session.token_hash != hash;
-    if via_previous && session.token_issued_at + duration(config.rotation_grace) <= now {
+    if via_previous && session.token_issued_at + span(config.rotation_grace) <= now {
         session::Entity::delete_by_id(session.id.clone())
             .exec(&ctx.db)
             .await?;
@@ -336,10 +333,10 @@ pub async fn authenticate(
     check_fingerprint(ctx, &mut session, &user, client, now).await?;
 
     let mut rotated = None;
-    if !via_previous && now - session.token_issued_at >= duration(config.rotation_interval) {
+    if !via_previous && now - session.token_issued_at >= span(config.rotation_interval) {
         rotated = rotate(&ctx.db, &mut session, now).await?;
     }
-    if rotated.is_none() && now - session.last_active_at >= duration(config.touch_interval) {
+    if rotated.is_none() && now - session.last_active_at >= span(config.touch_interval) {
         session::Entity::update_many()
             .col_expr(session::Column::LastActiveAt, Expr::value(now))
             .filter(session::Column::Id.eq(session.id.as_str()))
@@ -510,7 +507,7 @@ pub async fn list_for_user(
     current: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Vec<SessionView>> {
-    let idle_cutoff = now - duration(ctx.config.session.idle_timeout);
+    let idle_cutoff = now - span(ctx.config.session.idle_timeout);
     let rows = session::Entity::find()
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::ExpiresAt.gt(now))

@@ -78,8 +78,7 @@ pub async fn record_failure(
     }
     let keys: Vec<String> = buckets.iter().map(|b| b.key.clone()).collect();
     // Failures older than `reset_after` are forgotten before counting this one.
-    let cutoff =
-        now - chrono::Duration::from_std(config.reset_after).unwrap_or(chrono::Duration::MAX);
+    let cutoff = now - crate::clock::span(config.reset_after);
     login_throttle::Entity::delete_many()
         .filter(login_throttle::Column::Key.is_in(keys.clone()))
         .filter(login_throttle::Column::LastFailureAt.lt(cutoff))
@@ -122,8 +121,7 @@ pub async fn record_failure(
         if over == 0 {
             continue;
         }
-        let until =
-            now + chrono::Duration::from_std(delay(config, over)).unwrap_or(chrono::Duration::MAX);
+        let until = now + crate::clock::span(delay(config, over));
         login_throttle::Entity::update_many()
             .col_expr(login_throttle::Column::BlockedUntil, Expr::value(until))
             .filter(login_throttle::Column::Key.eq(row.key))

@@ -4,6 +4,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
+use crate::clock::span;
 use crate::context::AppContext;
 use crate::domain::Email;
 use crate::entity::{user, verification_token};
@@ -14,10 +15,6 @@ use super::{Actor, ClientInfo, audit, users};
 
 pub const PURPOSE: &str = "verify_email";
 
-fn duration(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
 /// Stores a new token for the user's current address and mails the link.
 pub async fn issue(ctx: &AppContext, user: &user::Model, now: DateTime<Utc>) -> Result<()> {
     let token = tokens::generate();
@@ -27,7 +24,7 @@ pub async fn issue(ctx: &AppContext, user: &user::Model, now: DateTime<Utc>) -> 
         purpose: Set(PURPOSE.into()),
         email: Set(user.email.clone()),
         created_at: Set(now),
-        expires_at: Set(now + duration(ctx.config.verification.token_ttl)),
+        expires_at: Set(now + span(ctx.config.verification.token_ttl)),
         used_at: Set(None),
     })
     .exec(&ctx.db)
@@ -147,7 +144,7 @@ pub async fn resend(
     if user.email_verified_at.is_some() {
         return Ok(Resent::AlreadyVerified);
     }
-    let cutoff = now - duration(ctx.config.verification.resend_interval);
+    let cutoff = now - span(ctx.config.verification.resend_interval);
     let claimed = user::Entity::update_many()
         .col_expr(user::Column::VerificationSentAt, Expr::value(now))
         .filter(user::Column::Id.eq(user.id.as_str()))
