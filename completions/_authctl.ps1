@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('users', 'users', [CompletionResultType]::ParameterValue, 'List, inspect, create, verify, disable and enable accounts')
             [CompletionResult]::new('sessions', 'sessions', [CompletionResultType]::ParameterValue, 'List and revoke users'' sessions; prune ended ones')
             [CompletionResult]::new('verification', 'verification', [CompletionResultType]::ParameterValue, 'Email verification')
+            [CompletionResult]::new('apikeys', 'apikeys', [CompletionResultType]::ParameterValue, 'List and revoke users'' API keys')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read the audit log')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions, or write every shell''s file into a folder')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -383,6 +384,64 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
         'authctl;verification;help;help' {
             break
         }
+        'authctl;apikeys' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s API keys (never the secrets)')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke an API key by id')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authctl;apikeys;list' {
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'user')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;apikeys;revoke' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;apikeys;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s API keys (never the secrets)')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke an API key by id')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authctl;apikeys;help;list' {
+            break
+        }
+        'authctl;apikeys;help;revoke' {
+            break
+        }
+        'authctl;apikeys;help;help' {
+            break
+        }
         'authctl;audit' {
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
@@ -445,6 +504,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('users', 'users', [CompletionResultType]::ParameterValue, 'List, inspect, create, verify, disable and enable accounts')
             [CompletionResult]::new('sessions', 'sessions', [CompletionResultType]::ParameterValue, 'List and revoke users'' sessions; prune ended ones')
             [CompletionResult]::new('verification', 'verification', [CompletionResultType]::ParameterValue, 'Email verification')
+            [CompletionResult]::new('apikeys', 'apikeys', [CompletionResultType]::ParameterValue, 'List and revoke users'' API keys')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read the audit log')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions, or write every shell''s file into a folder')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -515,6 +575,17 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             break
         }
         'authctl;help;verification;resend' {
+            break
+        }
+        'authctl;help;apikeys' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List a user''s API keys (never the secrets)')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke an API key by id')
+            break
+        }
+        'authctl;help;apikeys;list' {
+            break
+        }
+        'authctl;help;apikeys;revoke' {
             break
         }
         'authctl;help;audit' {

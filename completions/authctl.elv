@@ -33,6 +33,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand users 'List, inspect, create, verify, disable and enable accounts'
             cand sessions 'List and revoke users'' sessions; prune ended ones'
             cand verification 'Email verification'
+            cand apikeys 'List and revoke users'' API keys'
             cand audit 'Read the audit log'
             cand completions 'Print shell completions, or write every shell''s file into a folder'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -340,6 +341,57 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;verification;help;help'= {
         }
+        &'authctl;apikeys'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List a user''s API keys (never the secrets)'
+            cand revoke 'Revoke an API key by id'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;apikeys;list'= {
+            cand --user 'user'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;apikeys;revoke'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;apikeys;help'= {
+            cand list 'List a user''s API keys (never the secrets)'
+            cand revoke 'Revoke an API key by id'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;apikeys;help;list'= {
+        }
+        &'authctl;apikeys;help;revoke'= {
+        }
+        &'authctl;apikeys;help;help'= {
+        }
         &'authctl;audit'= {
             cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
             cand --config 'A TOML configuration file'
@@ -396,6 +448,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand users 'List, inspect, create, verify, disable and enable accounts'
             cand sessions 'List and revoke users'' sessions; prune ended ones'
             cand verification 'Email verification'
+            cand apikeys 'List and revoke users'' API keys'
             cand audit 'Read the audit log'
             cand completions 'Print shell completions, or write every shell''s file into a folder'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -448,6 +501,14 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand resend 'Send a new verification link to an unverified account'
         }
         &'authctl;help;verification;resend'= {
+        }
+        &'authctl;help;apikeys'= {
+            cand list 'List a user''s API keys (never the secrets)'
+            cand revoke 'Revoke an API key by id'
+        }
+        &'authctl;help;apikeys;list'= {
+        }
+        &'authctl;help;apikeys;revoke'= {
         }
         &'authctl;help;audit'= {
             cand list 'List audit events, newest first'

@@ -36,6 +36,7 @@ complete -c authctl -n "__fish_authctl_needs_command" -f -a "migrate" -d 'Show o
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "verification" -d 'Email verification'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "apikeys" -d 'List and revoke users\' API keys'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "audit" -d 'Read the audit log'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -210,6 +211,34 @@ complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from help" -f -a "resend" -d 'Send a new verification link to an unverified account'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -f -a "list" -d 'List a user\'s API keys (never the secrets)'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -f -a "revoke" -d 'Revoke an API key by id'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l user -r
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s API keys (never the secrets)'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke an API key by id'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l config -d 'A TOML configuration file' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
@@ -239,14 +268,15 @@ json\t'JSON for scripts (stable field names, camelCase)'"
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "serve" -d 'Run the HTTP service (applies pending migrations first)'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "migrate" -d 'Show or apply database migrations'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "verification" -d 'Email verification'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "audit" -d 'Read the audit log'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification audit completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "serve" -d 'Run the HTTP service (applies pending migrations first)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "migrate" -d 'Show or apply database migrations'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "verification" -d 'Email verification'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "apikeys" -d 'List and revoke users\' API keys'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "audit" -d 'Read the audit log'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Show which migrations are applied (the default)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "up" -d 'Apply every pending migration'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "list" -d 'List accounts'
@@ -260,4 +290,6 @@ complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "revoke" -d 'Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "prune" -d 'Delete ended sessions, spent verification tokens and stale throttle rows now'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from verification" -f -a "resend" -d 'Send a new verification link to an unverified account'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from apikeys" -f -a "list" -d 'List a user\'s API keys (never the secrets)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from apikeys" -f -a "revoke" -d 'Revoke an API key by id'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "list" -d 'List audit events, newest first'

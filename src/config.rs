@@ -31,6 +31,14 @@ pub struct Config {
     pub deletion: DeletionConfig,
     pub throttle: ThrottleConfig,
     pub http: HttpConfig,
+    /// The server key (base64 of 32 bytes) that encrypts TOTP secrets. Unset: read from
+    /// `secret_key_file`, which is created on first use. Replicas must share one key.
+    pub secret_key: Option<SecretString>,
+    pub secret_key_file: PathBuf,
+    pub two_factor: TwoFactorConfig,
+    pub password_reset: PasswordResetConfig,
+    pub email_change: EmailChangeConfig,
+    pub api_keys: ApiKeysConfig,
 }
 
 impl Default for Config {
@@ -48,6 +56,12 @@ impl Default for Config {
             deletion: DeletionConfig::default(),
             throttle: ThrottleConfig::default(),
             http: HttpConfig::default(),
+            secret_key: None,
+            secret_key_file: PathBuf::from("authctl.key"),
+            two_factor: TwoFactorConfig::default(),
+            password_reset: PasswordResetConfig::default(),
+            email_change: EmailChangeConfig::default(),
+            api_keys: ApiKeysConfig::default(),
         }
     }
 }
@@ -238,6 +252,82 @@ impl Default for ThrottleConfig {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(3600),
             reset_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwoFactorConfig {
+    /// The issuer shown in authenticator apps.
+    pub issuer: String,
+    /// How long a password-verified login waits for its second factor.
+    #[serde(with = "humantime_serde")]
+    pub pending_ttl: Duration,
+}
+
+impl Default for TwoFactorConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "authctl".into(),
+            pending_ttl: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordResetConfig {
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// The least time between two reset mails to one address.
+    #[serde(with = "humantime_serde")]
+    pub resend_interval: Duration,
+    /// Reset requests one client IP may make per hour.
+    pub ip_limit_per_hour: u32,
+}
+
+impl Default for PasswordResetConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(30 * 60),
+            resend_interval: Duration::from_secs(60),
+            ip_limit_per_hour: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailChangeConfig {
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+}
+
+impl Default for EmailChangeConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeysConfig {
+    /// The lifetime of a key created without `expiresIn`.
+    #[serde(with = "humantime_serde")]
+    pub default_ttl: Duration,
+    /// The longest lifetime a key may ask for.
+    #[serde(with = "humantime_serde")]
+    pub max_ttl: Duration,
+}
+
+impl Default for ApiKeysConfig {
+    fn default() -> Self {
+        Self {
+            default_ttl: days(90),
+            max_ttl: days(365),
         }
     }
 }

@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::crypto::ServerKey;
 use crate::mail::Mailer;
 use crate::password::Hasher;
 
@@ -16,6 +17,7 @@ pub struct AppContext {
     pub mailer: Mailer,
     pub hasher: Hasher,
     pub clock: Arc<dyn Clock>,
+    pub key: ServerKey,
 }
 
 impl AppContext {
@@ -35,6 +37,7 @@ impl AppContext {
             config: Arc::new(config),
             db,
             clock,
+            key: ServerKey::default(),
         })
     }
 

@@ -19,6 +19,9 @@ pub enum Error {
     /// A wrong e-mail or password; deliberately says no more.
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// A wrong or replayed one-time code (TOTP or recovery code).
+    #[error("the code is not valid")]
+    InvalidCode,
     /// No session, or one that has ended.
     #[error("not signed in, or the session has ended")]
     Unauthenticated,

@@ -66,6 +66,41 @@ impl Mailer {
         self.send(to, "Verify your email address", text, html).await
     }
 
+    /// A short security notice (a factor, password or address changed): a subject and one paragraph.
+    pub async fn send_notice(
+        &self,
+        to: &str,
+        name: &str,
+        subject: &str,
+        paragraph: &str,
+    ) -> Result<()> {
+        let text = format!("{}\n\n{paragraph}\n", greeting(name));
+        let html = format!(
+            "<p>{}</p><p>{}</p>",
+            html_escape(&greeting(name)),
+            html_escape(paragraph)
+        );
+        self.send(to, subject, text, html).await
+    }
+
+    /// A link the user must open (email change, password reset): subject, explanation, link.
+    pub async fn send_link(
+        &self,
+        to: &str,
+        name: &str,
+        subject: &str,
+        paragraph: &str,
+        link: &str,
+    ) -> Result<()> {
+        let text = format!("{}\n\n{paragraph}\n\n{link}\n", greeting(name));
+        let html = format!(
+            "<p>{}</p><p>{}</p><p><a href=\"{link}\">{link}</a></p>",
+            html_escape(&greeting(name)),
+            html_escape(paragraph)
+        );
+        self.send(to, subject, text, html).await
+    }
+
     /// A successful sign-in from an IP this account never signed in from.
     pub async fn send_new_sign_in(
         &self,

@@ -10,6 +10,8 @@ mod m20261127_000003_create_verification_tokens;
 mod m20261127_000004_create_audit_log;
 mod m20261127_000005_create_login_throttles;
 mod m20261127_000006_create_login_events;
+mod m20261127_000007_create_recovery_codes;
+mod m20261127_000008_create_api_keys;
 
 pub struct Migrator;
 
@@ -23,6 +25,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_create_audit_log::Migration),
             Box::new(m20261127_000005_create_login_throttles::Migration),
             Box::new(m20261127_000006_create_login_events::Migration),
+            Box::new(m20261127_000007_create_recovery_codes::Migration),
+            Box::new(m20261127_000008_create_api_keys::Migration),
         ]
     }
 }

@@ -14,6 +14,10 @@ pub enum Users {
     EmailVerifiedAt,
     VerificationSentAt,
     DisabledAt,
+    TotpSecret,
+    TotpPendingSecret,
+    TotpEnabledAt,
+    TotpLastStep,
     CreatedAt,
     UpdatedAt,
 }
@@ -59,6 +63,14 @@ impl MigrationTrait for Migration {
                             .timestamp_with_time_zone()
                             .null(),
                     )
+                    .col(ColumnDef::new(Users::TotpSecret).text().null())
+                    .col(ColumnDef::new(Users::TotpPendingSecret).text().null())
+                    .col(
+                        ColumnDef::new(Users::TotpEnabledAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(ColumnDef::new(Users::TotpLastStep).big_integer().null())
                     .col(
                         ColumnDef::new(Users::CreatedAt)
                             .timestamp_with_time_zone()

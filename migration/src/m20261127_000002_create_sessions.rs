@@ -15,6 +15,8 @@ enum Sessions {
     TokenIssuedAt,
     UserId,
     AuthMethod,
+    State,
+    SteppedUpAt,
     Ip,
     UserAgent,
     DeviceName,
@@ -60,6 +62,17 @@ impl MigrationTrait for Migration {
                         ColumnDef::new(Sessions::AuthMethod)
                             .string_len(32)
                             .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Sessions::State)
+                            .string_len(16)
+                            .not_null()
+                            .default("active"),
+                    )
+                    .col(
+                        ColumnDef::new(Sessions::SteppedUpAt)
+                            .timestamp_with_time_zone()
+                            .null(),
                     )
                     .col(ColumnDef::new(Sessions::Ip).string_len(64).null())
                     .col(ColumnDef::new(Sessions::UserAgent).string_len(512).null())

@@ -7,6 +7,7 @@ use crate::config::{Config, Overrides};
 use crate::context::AppContext;
 use crate::error::Error;
 
+pub mod apikeys;
 pub mod audit;
 pub mod completions;
 pub mod migrate;
@@ -71,6 +72,9 @@ pub enum Command {
     /// Email verification.
     #[command(subcommand)]
     Verification(verification::VerificationCommand),
+    /// List and revoke users' API keys.
+    #[command(subcommand)]
+    Apikeys(apikeys::ApiKeysCommand),
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -104,6 +108,7 @@ impl Cli {
             Command::Users(cmd) => cmd.run(&global.context().await?, &global).await,
             Command::Sessions(cmd) => cmd.run(&global.context().await?, &global).await,
             Command::Verification(cmd) => cmd.run(&global.context().await?, &global).await,
+            Command::Apikeys(cmd) => cmd.run(&global.context().await?, &global).await,
             Command::Audit(cmd) => cmd.run(&global.context().await?, &global).await,
         }
     }

@@ -14,6 +14,10 @@ pub struct Model {
     pub token_issued_at: DateTimeUtc,
     pub user_id: String,
     pub auth_method: String,
+    /// `active`, or `pending_2fa` while the second factor of a login is due.
+    pub state: String,
+    /// The last step-up (`POST /auth/confirm`); sensitive routes need it within `step_up.window`.
+    pub stepped_up_at: Option<DateTimeUtc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     /// A readable name derived from the user agent ("Chrome on macOS").

@@ -14,6 +14,13 @@ pub struct Model {
     pub email_verified_at: Option<DateTimeUtc>,
     pub verification_sent_at: Option<DateTimeUtc>,
     pub disabled_at: Option<DateTimeUtc>,
+    /// The active TOTP secret, encrypted with the server key (`crypto::seal`).
+    pub totp_secret: Option<String>,
+    /// A secret from `POST /me/2fa/totp/setup` waiting for its first correct code.
+    pub totp_pending_secret: Option<String>,
+    pub totp_enabled_at: Option<DateTimeUtc>,
+    /// The last accepted TOTP time-step: each step is accepted once.
+    pub totp_last_step: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

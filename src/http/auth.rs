@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::context::AppContext;
+use crate::error::Error;
 use crate::service::sessions;
+use crate::service::two_factor::{self, SecondFactor};
 use crate::service::users::{self, NewUser, UserView};
 
 use super::cookies;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, Client, MaybeSession};
+use super::extract::{ApiJson, Client, MaybeSession, PendingSession};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +41,8 @@ pub struct LoginRequest {
 #[serde(rename_all = "camelCase")]
 pub struct AuthResponse {
     user: UserView,
-    /// Always `false` until second factors exist; then `true` means "send the second factor".
+    /// `true`: the password was right and a second factor is due (`POST /login/2fa`); the cookie
+    /// set now only works for that.
     two_factor_required: bool,
 }
 
@@ -89,16 +92,62 @@ pub async fn login(
     Client(client): Client,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (user, session) =
-        sessions::login(&ctx, &req.email, &req.password, &client, ctx.now()).await?;
+    let outcome = sessions::login(&ctx, &req.email, &req.password, &client, ctx.now()).await?;
     let body = AuthResponse {
-        user: (&user).into(),
+        user: (&outcome.user).into(),
+        two_factor_required: outcome.two_factor_required,
+    };
+    Ok((
+        [(
+            header::SET_COOKIE,
+            cookies::set_session(&ctx.config, &outcome.session.token),
+        )],
+        Json(body),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecondFactorRequest {
+    /// A current code from the authenticator app.
+    code: Option<String>,
+    /// One of the recovery codes (each works once).
+    recovery_code: Option<String>,
+}
+
+/// Finish a login that needs a second factor: `{"code"}` or `{"recoveryCode"}`.
+#[utoipa::path(post, path = "/login/2fa", tag = "sessions", request_body = SecondFactorRequest,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is replaced", body = AuthResponse),
+        (status = 401, description = "`invalid_code`, or no pending login", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes", body = ErrorBody),
+    ))]
+pub async fn login_second_factor(
+    State(ctx): State<AppContext>,
+    Client(client): Client,
+    PendingSession(auth): PendingSession,
+    ApiJson(req): ApiJson<SecondFactorRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let factor = match (req.code, req.recovery_code) {
+        (Some(code), None) => SecondFactor::Code(code),
+        (None, Some(code)) => SecondFactor::RecoveryCode(code),
+        _ => {
+            return Err(Error::invalid(
+                "invalid_request",
+                "send exactly one of {\"code\"} and {\"recoveryCode\"}",
+            )
+            .into());
+        }
+    };
+    let token = two_factor::complete_login(&ctx, &auth, factor, &client, ctx.now()).await?;
+    let body = AuthResponse {
+        user: (&auth.user).into(),
         two_factor_required: false,
     };
     Ok((
         [(
             header::SET_COOKIE,
-            cookies::set_session(&ctx.config, &session.token),
+            cookies::set_session(&ctx.config, &token),
         )],
         Json(body),
     ))

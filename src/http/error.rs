@@ -47,6 +47,7 @@ impl From<Error> for ApiError {
             Error::InvalidCredentials => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
             }
+            Error::InvalidCode => Self::new(StatusCode::UNAUTHORIZED, "invalid_code", message),
             Error::Unauthenticated => {
                 Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
             }

@@ -179,10 +179,38 @@ async fn session_of(
     Ok(Some(auth))
 }
 
-/// A signed-in user's session; 401 without a valid one.
+/// A signed-in user's session (cookie only); 401 without a valid one. A login that still waits
+/// for its second factor is not signed in yet, and an API key never opens these routes.
 pub struct CurrentSession(pub Authenticated);
 
 impl FromRequestParts<AppContext> for CurrentSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        match session_of(parts, ctx).await? {
+            Some(auth) if auth.session.state == sessions::PENDING_2FA => Err(Error::forbidden(
+                "second_factor_required",
+                "finish signing in first: POST /login/2fa with {\"code\"} or {\"recoveryCode\"}",
+            )
+            .into()),
+            Some(auth) => Ok(Self(auth)),
+            None if bearer(&parts.headers).is_some() => Err(Error::forbidden(
+                "api_key_not_allowed",
+                "API keys cannot be used here; sign in with a session",
+            )
+            .into()),
+            None => Err(Error::Unauthenticated.into()),
+        }
+    }
+}
+
+/// A login waiting for its second factor.
+pub struct PendingSession(pub Authenticated);
+
+impl FromRequestParts<AppContext> for PendingSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -206,7 +234,52 @@ impl FromRequestParts<AppContext> for MaybeSession {
         parts: &mut Parts,
         ctx: &AppContext,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self(session_of(parts, ctx).await?))
+        Ok(Self(
+            session_of(parts, ctx)
+                .await?
+                .filter(|a| a.session.state == sessions::ACTIVE),
+        ))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Who is calling an ordinary API route: a signed-in session, or an API key
+/// (`Authorization: Bearer authctl_…`) acting for its user.
+pub struct Caller {
+    pub user: crate::entity::user::Model,
+    /// `None` when an API key is calling.
+    pub session: Option<Authenticated>,
+}
+
+impl FromRequestParts<AppContext> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        if cookies::session_token(&parts.headers, &ctx.config).is_none()
+            && let Some(key) = bearer(&parts.headers)
+        {
+            let user = crate::service::api_keys::authenticate(ctx, key, ctx.now()).await?;
+            return Ok(Self {
+                user,
+                session: None,
+            });
+        }
+        let CurrentSession(auth) = CurrentSession::from_request_parts(parts, ctx).await?;
+        Ok(Self {
+            user: auth.user.clone(),
+            session: Some(auth),
+        })
     }
 }
 
@@ -225,6 +298,31 @@ impl FromRequestParts<AppContext> for VerifiedSession {
             return Err(Error::forbidden(
                 "email_not_verified",
                 "verify your email address first: open the link we sent you, or ask for a new one at POST /verify-email/resend",
+            )
+            .into());
+        }
+        Ok(Self(auth))
+    }
+}
+
+/// The guard of every sensitive route. The checks run in this order, each with its own answer:
+/// signed in (401) → not restricted: address verified (403 `email_not_verified`) → a recent
+/// authentication within `step_up.window` (403 `reauthentication_required`). What the action
+/// itself allows is checked after, by the service.
+pub struct RecentAuth(pub Authenticated);
+
+impl FromRequestParts<AppContext> for RecentAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        let VerifiedSession(auth) = VerifiedSession::from_request_parts(parts, ctx).await?;
+        if crate::service::step_up::window_until(&auth.session, &ctx.config, ctx.now()).is_none() {
+            return Err(Error::forbidden(
+                "reauthentication_required",
+                "Re-authentication required",
             )
             .into());
         }

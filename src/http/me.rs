@@ -1,23 +1,44 @@
 //! The signed-in user's own account.
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::context::AppContext;
+use crate::service::step_up;
 use crate::service::users::{self, UserView};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, Client, CurrentSession, VerifiedSession};
+use super::extract::{ApiJson, Caller, Client, VerifiedSession};
 
-/// The current user. Works for unverified accounts too.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeView {
+    #[serde(flatten)]
+    user: UserView,
+    two_factor_enabled: bool,
+    /// Until when sensitive actions need no re-authentication; `null` when the window is closed
+    /// (or when an API key is calling).
+    step_up_until: Option<DateTime<Utc>>,
+}
+
+/// The current user. Works for unverified accounts too, and with an API key.
 #[utoipa::path(get, path = "/me", tag = "accounts",
     responses(
-        (status = 200, body = UserView),
+        (status = 200, body = MeView),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ))]
-pub async fn get_me(CurrentSession(auth): CurrentSession) -> Json<UserView> {
-    Json((&auth.user).into())
+pub async fn get_me(State(ctx): State<AppContext>, caller: Caller) -> Json<MeView> {
+    let step_up_until = caller
+        .session
+        .as_ref()
+        .and_then(|auth| step_up::window_until(&auth.session, &ctx.config, ctx.now()));
+    Json(MeView {
+        user: (&caller.user).into(),
+        two_factor_enabled: caller.user.totp_enabled_at.is_some(),
+        step_up_until,
+    })
 }
 
 #[derive(Deserialize, ToSchema)]

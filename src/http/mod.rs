@@ -18,6 +18,8 @@ use utoipa_axum::routes;
 
 use crate::context::AppContext;
 
+pub mod account;
+pub mod api_keys;
 pub mod auth;
 pub mod cookies;
 pub mod error;
@@ -25,6 +27,8 @@ pub mod extract;
 pub mod health;
 pub mod me;
 pub mod sessions;
+pub mod step_up;
+pub mod two_factor;
 pub mod verification;
 
 use error::ApiError;
@@ -59,7 +63,20 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
+        .routes(routes!(auth::login_second_factor))
         .routes(routes!(auth::logout))
+        .routes(routes!(step_up::confirm))
+        .routes(routes!(two_factor::setup))
+        .routes(routes!(two_factor::enable))
+        .routes(routes!(two_factor::disable))
+        .routes(routes!(two_factor::regenerate))
+        .routes(routes!(account::change_email))
+        .routes(routes!(account::confirm_email_change))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::request_reset))
+        .routes(routes!(account::confirm_reset))
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::revoke))
         .routes(routes!(me::get_me, me::update_me))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::revoke))

@@ -61,6 +61,14 @@ pub struct AcceptedResponse {
     message: String,
 }
 
+impl AcceptedResponse {
+    pub fn new(message: &str) -> Self {
+        Self {
+            message: message.to_owned(),
+        }
+    }
+}
+
 /// Send a new verification link: to `{"email"}`, or, without a body, to the signed-in user.
 /// The answer is the same whether or not the address has an account; at most one mail a minute.
 #[utoipa::path(post, path = "/verify-email/resend", tag = "verification", request_body(content = Option<ResendRequest>),

@@ -1,13 +1,17 @@
 //! The one domain layer: every operation exists once here, called by `http/` and `cli/` alike.
 use std::net::IpAddr;
 
+pub mod account;
+pub mod api_keys;
 pub mod audit;
 pub mod devices;
 pub mod fingerprint;
 pub mod history;
 pub mod janitor;
 pub mod sessions;
+pub mod step_up;
 pub mod throttle;
+pub mod two_factor;
 pub mod users;
 pub mod verification;
 

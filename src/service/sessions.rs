@@ -41,6 +41,11 @@ impl AuthMethod {
     }
 }
 
+/// `sessions.state` of a usable session.
+pub const ACTIVE: &str = "active";
+/// `sessions.state` while a login waits for its second factor: only `POST /login/2fa` accepts it.
+pub const PENDING_2FA: &str = "pending_2fa";
+
 /// A session that was just created: the token goes into the cookie and nowhere else.
 pub struct NewSession {
     pub token: SecretString,
@@ -57,7 +62,8 @@ pub struct Authenticated {
 }
 
 /// Creates a session row for `user_id` and returns the token. Beyond `session.max_per_user`
-/// live sessions, the oldest are evicted.
+/// live sessions, the oldest are evicted. A `pending` session only lives `two_factor.pending_ttl`
+/// and can do nothing but finish the login.
 pub async fn create(
     db: &impl ConnectionTrait,
     config: &Config,
@@ -66,7 +72,24 @@ pub async fn create(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<NewSession> {
+    create_in_state(db, config, user_id, method, client, now, false).await
+}
+
+async fn create_in_state(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    user_id: &str,
+    method: AuthMethod,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+    pending: bool,
+) -> Result<NewSession> {
     let token = tokens::generate();
+    let lifetime = if pending {
+        config.two_factor.pending_ttl
+    } else {
+        config.session.absolute_timeout
+    };
     let model = session::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         token_hash: Set(tokens::hash(&token)),
@@ -74,6 +97,8 @@ pub async fn create(
         token_issued_at: Set(now),
         user_id: Set(user_id.to_owned()),
         auth_method: Set(method.as_str().to_owned()),
+        state: Set(if pending { PENDING_2FA } else { ACTIVE }.to_owned()),
+        stepped_up_at: Set(None),
         ip: Set(client.ip_string()),
         user_agent: Set(client.user_agent.clone()),
         device_name: Set(devices::device_name(client.user_agent.as_deref())),
@@ -82,7 +107,7 @@ pub async fn create(
         created_at: Set(now),
         authenticated_at: Set(now),
         last_active_at: Set(now),
-        expires_at: Set(now + span(config.session.absolute_timeout)),
+        expires_at: Set(now + span(lifetime)),
     };
     let session = session::Entity::insert(model)
         .exec_with_returning(db)
@@ -125,13 +150,21 @@ pub async fn create(
 ///
 /// An unknown address, an account without a password and a wrong password all cost one argon2
 /// verification and end in the same `InvalidCredentials`.
+/// What a correct password led to: a full session, or (with two-factor authentication on) a
+/// pending one that `two_factor::complete_login` finishes.
+pub struct LoginOutcome {
+    pub user: user::Model,
+    pub session: NewSession,
+    pub two_factor_required: bool,
+}
+
 pub async fn login(
     ctx: &AppContext,
     raw_email: &str,
     password: &SecretString,
     client: &ClientInfo,
     now: DateTime<Utc>,
-) -> Result<(user::Model, NewSession)> {
+) -> Result<LoginOutcome> {
     domain::check_length(password.expose_secret(), &ctx.config.password)?;
     let email = Email::parse(raw_email).ok();
     let buckets = throttle::buckets(&ctx.config.throttle, email.as_ref(), client.ip);
@@ -221,6 +254,33 @@ pub async fn login(
             .exec(&ctx.db)
             .await?;
     }
+    if user.totp_enabled_at.is_some() {
+        let new = create_in_state(
+            &ctx.db,
+            &ctx.config,
+            &user.id,
+            AuthMethod::Password,
+            client,
+            now,
+            true,
+        )
+        .await?;
+        audit::record(
+            &ctx.db,
+            now,
+            &Actor::User(user.id.clone()),
+            "login_second_factor_due",
+            Some(&user.id),
+            Some(client),
+            json!({ "sessionId": new.session.id }),
+        )
+        .await?;
+        return Ok(LoginOutcome {
+            user,
+            session: new,
+            two_factor_required: true,
+        });
+    }
     let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
     let new = create(
         &ctx.db,
@@ -231,19 +291,42 @@ pub async fn login(
         now,
     )
     .await?;
-    history::record(
-        &ctx.db,
-        Attempt {
-            user_id: &user.id,
-            kind: Kind::Login,
-            method,
-            success: true,
-            reason: None,
-        },
+    record_login(
+        ctx,
+        &user,
+        &new.session,
         client,
         now,
+        new_ip,
+        json!({ "method": method }),
     )
     .await?;
+    Ok(LoginOutcome {
+        user,
+        session: new,
+        two_factor_required: false,
+    })
+}
+
+/// Records a completed login: history, audit, and the new-IP alert when `new_ip`.
+pub(crate) async fn record_login(
+    ctx: &AppContext,
+    user: &user::Model,
+    session: &session::Model,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+    new_ip: bool,
+    mut detail: serde_json::Value,
+) -> Result<()> {
+    let attempt = Attempt {
+        user_id: &user.id,
+        kind: Kind::Login,
+        method: &session.auth_method,
+        success: true,
+        reason: None,
+    };
+    history::record(&ctx.db, attempt, client, now).await?;
+    detail["sessionId"] = json!(session.id);
     audit::record(
         &ctx.db,
         now,
@@ -251,7 +334,7 @@ pub async fn login(
         "login",
         Some(&user.id),
         Some(client),
-        json!({ "method": method, "sessionId": new.session.id }),
+        detail,
     )
     .await?;
     if new_ip {
@@ -262,10 +345,10 @@ pub async fn login(
             "new_ip_sign_in",
             Some(&user.id),
             Some(client),
-            json!({ "sessionId": new.session.id, "device": new.session.device_name }),
+            json!({ "sessionId": session.id, "device": session.device_name }),
         )
         .await?;
-        let (ctx, user, session) = (ctx.clone(), user.clone(), new.session.clone());
+        let (ctx, user, session) = (ctx.clone(), user.clone(), session.clone());
         tokio::spawn(async move {
             if let Err(e) = ctx
                 .mailer
@@ -276,7 +359,7 @@ pub async fn login(
             }
         });
     }
-    Ok((user, new))
+    Ok(())
 }
 
 /// The per-request check. One indexed read finds the session by its current token or by the

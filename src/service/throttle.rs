@@ -21,6 +21,13 @@ pub struct Bucket {
     free: u32,
 }
 
+impl Bucket {
+    /// A bucket of its own, e.g. second-factor failures of one account.
+    pub fn new(key: String, free: u32) -> Self {
+        Self { key, free }
+    }
+}
+
 /// The buckets a login attempt counts against.
 pub fn buckets(config: &ThrottleConfig, email: Option<&Email>, ip: Option<IpAddr>) -> Vec<Bucket> {
     let mut out = Vec::with_capacity(2);
@@ -128,6 +135,14 @@ pub async fn record_failure(
             .exec(db)
             .await?;
     }
+    Ok(())
+}
+
+/// Clears one bucket (e.g. second-factor failures after a correct code).
+pub async fn clear_key(db: &impl ConnectionTrait, key: &str) -> Result<()> {
+    login_throttle::Entity::delete_by_id(key.to_owned())
+        .exec(db)
+        .await?;
     Ok(())
 }
 

@@ -77,6 +77,10 @@ async fn insert(
         email_verified_at: Set(new.verified.then_some(now)),
         verification_sent_at: Set(None),
         disabled_at: Set(None),
+        totp_secret: Set(None),
+        totp_pending_secret: Set(None),
+        totp_enabled_at: Set(None),
+        totp_last_step: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };

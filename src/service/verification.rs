@@ -17,17 +17,14 @@ pub const PURPOSE: &str = "verify_email";
 
 /// Stores a new token for the user's current address and mails the link.
 pub async fn issue(ctx: &AppContext, user: &user::Model, now: DateTime<Utc>) -> Result<()> {
-    let token = tokens::generate();
-    verification_token::Entity::insert(verification_token::ActiveModel {
-        token_hash: Set(tokens::hash(&token)),
-        user_id: Set(user.id.clone()),
-        purpose: Set(PURPOSE.into()),
-        email: Set(user.email.clone()),
-        created_at: Set(now),
-        expires_at: Set(now + span(ctx.config.verification.token_ttl)),
-        used_at: Set(None),
-    })
-    .exec(&ctx.db)
+    let token = store(
+        ctx,
+        PURPOSE,
+        &user.id,
+        &user.email,
+        ctx.config.verification.token_ttl,
+        now,
+    )
     .await?;
     user::Entity::update_many()
         .col_expr(user::Column::VerificationSentAt, Expr::value(now))
@@ -40,6 +37,95 @@ pub async fn issue(ctx: &AppContext, user: &user::Model, now: DateTime<Utc>) -> 
         .await
 }
 
+/// Looks a mailed token up without using it: `Gone` (410) when it is unknown, used or expired.
+pub async fn peek(
+    ctx: &AppContext,
+    purpose: &str,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<verification_token::Model> {
+    if !tokens::looks_valid(token) {
+        return Err(Error::invalid(
+            "invalid_token",
+            "the link is malformed; copy the whole link from the mail",
+        ));
+    }
+    let found = verification_token::Entity::find_by_id(tokens::hash(token))
+        .filter(verification_token::Column::Purpose.eq(purpose))
+        .one(&ctx.db)
+        .await?;
+    let Some(row) = found else {
+        return Err(Error::gone(
+            "token_invalid",
+            "this link is not valid any more; ask for a new one",
+        ));
+    };
+    if row.used_at.is_some() {
+        return Err(Error::gone("token_used", "this link has already been used"));
+    }
+    if row.expires_at <= now {
+        return Err(Error::gone(
+            "token_expired",
+            "this link has expired; ask for a new one",
+        ));
+    }
+    Ok(row)
+}
+
+/// Uses a mailed token: of two concurrent uses exactly one succeeds, the other is `Gone`.
+pub async fn consume(
+    ctx: &AppContext,
+    purpose: &str,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<verification_token::Model> {
+    let row = peek(ctx, purpose, token, now).await?;
+    let consumed = verification_token::Entity::update_many()
+        .col_expr(verification_token::Column::UsedAt, Expr::value(now))
+        .filter(verification_token::Column::TokenHash.eq(row.token_hash.as_str()))
+        .filter(verification_token::Column::UsedAt.is_null())
+        .exec(&ctx.db)
+        .await?;
+    if consumed.rows_affected == 0 {
+        return Err(Error::gone("token_used", "this link has already been used"));
+    }
+    Ok(row)
+}
+
+/// Stores a new single-use token for `user_id` and returns it (to be mailed, never logged).
+pub async fn store(
+    ctx: &AppContext,
+    purpose: &str,
+    user_id: &str,
+    email: &str,
+    ttl: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let token = tokens::generate();
+    verification_token::Entity::insert(verification_token::ActiveModel {
+        token_hash: Set(tokens::hash(&token)),
+        user_id: Set(user_id.to_owned()),
+        purpose: Set(purpose.into()),
+        email: Set(email.to_owned()),
+        created_at: Set(now),
+        expires_at: Set(now + span(ttl)),
+        used_at: Set(None),
+    })
+    .exec(&ctx.db)
+    .await?;
+    Ok(token)
+}
+
+/// Deletes every unused token of one purpose for a user (only the newest link may work).
+pub async fn discard(ctx: &AppContext, purpose: &str, user_id: &str) -> Result<()> {
+    verification_token::Entity::delete_many()
+        .filter(verification_token::Column::UserId.eq(user_id))
+        .filter(verification_token::Column::Purpose.eq(purpose))
+        .exec(&ctx.db)
+        .await?;
+    Ok(())
+}
+
 /// `GET /verify-email`: consumes the token and marks the address verified.
 /// A used, expired or unknown token is `Gone` (410): the link no longer works.
 pub async fn confirm(
@@ -48,48 +134,7 @@ pub async fn confirm(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<user::Model> {
-    if !tokens::looks_valid(token) {
-        return Err(Error::invalid(
-            "invalid_token",
-            "the verification link is malformed; copy the whole link from the mail",
-        ));
-    }
-    let hash = tokens::hash(token);
-    let found = verification_token::Entity::find_by_id(hash.clone())
-        .filter(verification_token::Column::Purpose.eq(PURPOSE))
-        .one(&ctx.db)
-        .await?;
-    let Some(row) = found else {
-        return Err(Error::gone(
-            "token_invalid",
-            "this verification link is not valid any more; ask for a new one",
-        ));
-    };
-    if row.used_at.is_some() {
-        return Err(Error::gone(
-            "token_used",
-            "this verification link has already been used",
-        ));
-    }
-    if row.expires_at <= now {
-        return Err(Error::gone(
-            "token_expired",
-            "this verification link has expired; ask for a new one",
-        ));
-    }
-    // Consume it atomically: of two concurrent clicks, exactly one wins.
-    let consumed = verification_token::Entity::update_many()
-        .col_expr(verification_token::Column::UsedAt, Expr::value(now))
-        .filter(verification_token::Column::TokenHash.eq(hash))
-        .filter(verification_token::Column::UsedAt.is_null())
-        .exec(&ctx.db)
-        .await?;
-    if consumed.rows_affected == 0 {
-        return Err(Error::gone(
-            "token_used",
-            "this verification link has already been used",
-        ));
-    }
+    let row = consume(ctx, PURPOSE, token, now).await?;
     let user = user::Entity::find_by_id(row.user_id.clone())
         .one(&ctx.db)
         .await?

@@ -1,0 +1,356 @@
+//! Credential changes: the email address (confirmed from the new address, challenge 3), the
+//! password (with the current one) and a forgotten password (a mailed single-use link).
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use crate::clock::span;
+use crate::context::AppContext;
+use crate::domain::{self, Email, NewPassword};
+use crate::entity::{user, verification_token};
+use crate::error::{Error, Result};
+use crate::password::Verified;
+
+use super::sessions::{self, Authenticated};
+use super::throttle::{self, Bucket};
+use super::{Actor, ClientInfo, audit, two_factor::notify, users, verification};
+
+const CHANGE_EMAIL: &str = "change_email";
+const PASSWORD_RESET: &str = "password_reset";
+
+/// `PUT /me/email`: keeps the current address, mails a confirmation link to the new one and a
+/// notice to the old one. Returns the pending address.
+pub async fn request_email_change(
+    ctx: &AppContext,
+    auth: &Authenticated,
+    raw_email: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Email> {
+    let user = &auth.user;
+    let new = Email::parse(raw_email)?;
+    if new.as_str() == user.email {
+        return Err(Error::invalid(
+            "email_unchanged",
+            "that is already your address",
+        ));
+    }
+    if users::find_by_email(&ctx.db, &new).await?.is_some() {
+        return Err(Error::conflict(
+            "email_taken",
+            format!("an account with the address {new} already exists"),
+        ));
+    }
+    verification::discard(ctx, CHANGE_EMAIL, &user.id).await?;
+    let token = verification::store(
+        ctx,
+        CHANGE_EMAIL,
+        &user.id,
+        new.as_str(),
+        ctx.config.email_change.token_ttl,
+        now,
+    )
+    .await?;
+    let link = format!(
+        "{}/confirm-email-change?token={token}",
+        ctx.config.public_base()
+    );
+    audit::record(
+        &ctx.db,
+        now,
+        &Actor::User(user.id.clone()),
+        "email_change_requested",
+        Some(&user.id),
+        Some(client),
+        json!({ "from": user.email, "to": new.as_str() }),
+    )
+    .await?;
+    ctx.mailer
+        .send_link(new.as_str(), &user.name, "Confirm your new email address", "Open this link to make this your account's address. It works once and expires in 24 hours.", &link)
+        .await?;
+    let notice = format!(
+        "Someone asked to change your account's address to {new}. Nothing changes until the link sent there is opened. If this was not you, sign in, change your password and sign out everywhere else."
+    );
+    if let Err(e) = ctx
+        .mailer
+        .send_notice(
+            &user.email,
+            &user.name,
+            "Your email address is about to change",
+            &notice,
+        )
+        .await
+    {
+        tracing::warn!(user_id = %user.id, error = %e, "the notice to the old address could not be sent");
+    }
+    Ok(new)
+}
+
+/// `GET /confirm-email-change`: switches the address. Uniqueness is checked again, atomically,
+/// by the database at this moment.
+pub async fn confirm_email_change(
+    ctx: &AppContext,
+    token: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let row = verification::consume(ctx, CHANGE_EMAIL, token, now).await?;
+    let user = user::Entity::find_by_id(row.user_id.clone())
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    let changed = user::Entity::update_many()
+        .col_expr(user::Column::Email, Expr::value(row.email.as_str()))
+        .col_expr(user::Column::EmailVerifiedAt, Expr::value(now))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user.id.as_str()))
+        .exec(&ctx.db)
+        .await;
+    match changed {
+        Ok(_) => {}
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(Error::conflict(
+                "email_taken",
+                format!("another account took {} in the meantime", row.email),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit::record(
+        &ctx.db,
+        now,
+        &Actor::User(user.id.clone()),
+        "email_changed",
+        Some(&user.id),
+        Some(client),
+        json!({ "from": user.email, "to": row.email }),
+    )
+    .await?;
+    let notice = format!(
+        "Your account's address was changed to {}. If this was not you, contact support at once.",
+        row.email
+    );
+    if let Err(e) = ctx
+        .mailer
+        .send_notice(
+            &user.email,
+            &user.name,
+            "Your email address was changed",
+            &notice,
+        )
+        .await
+    {
+        tracing::warn!(user_id = %user.id, error = %e, "the notice to the old address could not be sent");
+    }
+    user::Entity::find_by_id(user.id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("user"))
+}
+
+/// `PUT /me/password`: needs the current password; ends every other session and rotates this
+/// one's token. Returns the new token.
+pub async fn change_password(
+    ctx: &AppContext,
+    auth: &Authenticated,
+    current: &SecretString,
+    new: &SecretString,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<SecretString> {
+    let user = &auth.user;
+    domain::check_length(current.expose_secret(), &ctx.config.password)?;
+    if ctx
+        .hasher
+        .verify(user.password_hash.as_deref(), current)
+        .await?
+        == Verified::No
+    {
+        audit::record(
+            &ctx.db,
+            now,
+            &Actor::User(user.id.clone()),
+            "password_change_failed",
+            Some(&user.id),
+            Some(client),
+            json!({ "reason": "wrong_current_password" }),
+        )
+        .await?;
+        return Err(Error::forbidden(
+            "invalid_current_password",
+            "the current password is not correct",
+        ));
+    }
+    let email = Email::parse(&user.email)?;
+    let password = NewPassword::parse(new, &ctx.config.password, &email)?;
+    let hash = ctx.hasher.hash(password.secret()).await?;
+    set_password(ctx, &user.id, hash, now).await?;
+    let ended = sessions::revoke_others(
+        ctx,
+        &Actor::User(user.id.clone()),
+        &user.id,
+        &auth.session.id,
+        Some(client),
+        now,
+    )
+    .await?;
+    let mut session = auth.session.clone();
+    let token = super::step_up::rotate_or_fail(ctx, &mut session, now).await?;
+    audit::record(
+        &ctx.db,
+        now,
+        &Actor::User(user.id.clone()),
+        "password_changed",
+        Some(&user.id),
+        Some(client),
+        json!({ "sessionsEnded": ended }),
+    )
+    .await?;
+    notify(
+        ctx,
+        user,
+        "Your password was changed",
+        "Your password was just changed and your other sessions were signed out. If this was not you, reset your password at once.",
+    );
+    Ok(token)
+}
+
+async fn set_password(
+    ctx: &AppContext,
+    user_id: &str,
+    hash: String,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(hash))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(&ctx.db)
+        .await?;
+    verification::discard(ctx, PASSWORD_RESET, user_id).await
+}
+
+/// `POST /password-reset`: mails a reset link when the address has an account with a password.
+/// The answer never depends on that. At most one mail per `password_reset.resend_interval` per
+/// address; a client IP past `password_reset.ip_limit_per_hour` gets `Throttled`.
+pub async fn request_reset(
+    ctx: &AppContext,
+    raw_email: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if let Some(ip) = client.ip {
+        let limits = crate::config::ThrottleConfig {
+            base_delay: std::time::Duration::from_secs(3600),
+            max_delay: std::time::Duration::from_secs(3600),
+            reset_after: std::time::Duration::from_secs(3600),
+            ..ctx.config.throttle.clone()
+        };
+        let bucket = [Bucket::new(
+            format!("reset-ip:{ip}"),
+            ctx.config.password_reset.ip_limit_per_hour,
+        )];
+        throttle::check(&ctx.db, &bucket, now).await?;
+        throttle::record_failure(&ctx.db, &limits, &bucket, now).await?;
+    }
+    let Ok(email) = Email::parse(raw_email) else {
+        return Ok(());
+    };
+    let Some(user) = users::find_by_email(&ctx.db, &email).await? else {
+        return Ok(());
+    };
+    if user.password_hash.is_none() || user.disabled_at.is_some() {
+        return Ok(());
+    }
+    let recent = verification_token::Entity::find()
+        .filter(verification_token::Column::UserId.eq(user.id.as_str()))
+        .filter(verification_token::Column::Purpose.eq(PASSWORD_RESET))
+        .filter(
+            verification_token::Column::CreatedAt
+                .gt(now - span(ctx.config.password_reset.resend_interval)),
+        )
+        .order_by_desc(verification_token::Column::CreatedAt)
+        .one(&ctx.db)
+        .await?;
+    if recent.is_some() {
+        return Ok(());
+    }
+    // Only the newest link works.
+    verification::discard(ctx, PASSWORD_RESET, &user.id).await?;
+    let token = verification::store(
+        ctx,
+        PASSWORD_RESET,
+        &user.id,
+        &user.email,
+        ctx.config.password_reset.token_ttl,
+        now,
+    )
+    .await?;
+    let link = format!("{}/reset-password?token={token}", ctx.config.public_base());
+    audit::record(
+        &ctx.db,
+        now,
+        &Actor::Anonymous,
+        "password_reset_requested",
+        Some(&user.id),
+        Some(client),
+        json!({}),
+    )
+    .await?;
+    let minutes = ctx.config.password_reset.token_ttl.as_secs() / 60;
+    let paragraph = format!(
+        "Someone asked to reset your password. Open this link to choose a new one; it works once and expires in {minutes} minutes. If this was not you, ignore this mail."
+    );
+    ctx.mailer
+        .send_link(
+            &user.email,
+            &user.name,
+            "Reset your password",
+            &paragraph,
+            &link,
+        )
+        .await
+}
+
+/// `POST /password-reset/confirm`: sets the new password and ends every session. It does not
+/// sign the user in, so a second factor is still asked at the next login.
+pub async fn confirm_reset(
+    ctx: &AppContext,
+    token: &str,
+    new: &SecretString,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    // Check the password before using the token up, so a rejected password costs nothing.
+    let row = verification::peek(ctx, PASSWORD_RESET, token, now).await?;
+    let email = Email::parse(&row.email)?;
+    let password = NewPassword::parse(new, &ctx.config.password, &email)?;
+    let hash = ctx.hasher.hash(password.secret()).await?;
+    let row = verification::consume(ctx, PASSWORD_RESET, token, now).await?;
+    let user = user::Entity::find_by_id(row.user_id.clone())
+        .one(&ctx.db)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    set_password(ctx, &user.id, hash, now).await?;
+    let ended = sessions::revoke_all_for_user(&ctx.db, &user.id).await?;
+    throttle::clear_account(&ctx.db, &email).await?;
+    audit::record(
+        &ctx.db,
+        now,
+        &Actor::Anonymous,
+        "password_reset",
+        Some(&user.id),
+        Some(client),
+        json!({ "sessionsEnded": ended }),
+    )
+    .await?;
+    notify(
+        ctx,
+        &user,
+        "Your password was reset",
+        "Your password was just reset and every session was signed out. If this was not you, reset it again and contact support.",
+    );
+    Ok(())
+}

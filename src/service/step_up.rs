@@ -1,0 +1,144 @@
+//! Step-up authentication: `POST /auth/confirm` proves the user is still there, opens the
+//! `step_up.window` for sensitive actions and rotates the session token (a privilege change).
+//! Signing in does not open the window.
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::clock::span;
+use crate::config::Config;
+use crate::context::AppContext;
+use crate::domain::Email;
+use crate::entity::session;
+use crate::error::{Error, Result};
+use crate::password::Verified;
+
+use super::sessions::{self, Authenticated};
+use super::{Actor, ClientInfo, audit, throttle, two_factor};
+
+/// What the user re-authenticates with.
+pub enum Proof {
+    Password(SecretString),
+    /// A current TOTP code (required for accounts with two-factor authentication).
+    Code(String),
+}
+
+/// When the step-up window of `session` closes, if it is open at `now`.
+pub fn window_until(
+    session: &session::Model,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    session
+        .stepped_up_at
+        .map(|t| t + span(config.step_up.window))
+        .filter(|until| *until > now)
+}
+
+/// Checks the proof, opens the window and returns the session's new token and the window's end.
+pub async fn confirm(
+    ctx: &AppContext,
+    auth: &Authenticated,
+    proof: Proof,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<(SecretString, DateTime<Utc>)> {
+    let user = &auth.user;
+    let email = Email::parse(&user.email).ok();
+    let buckets = throttle::buckets(&ctx.config.throttle, email.as_ref(), client.ip);
+    throttle::check(&ctx.db, &buckets, now).await?;
+    let (ok, factor) = match proof {
+        Proof::Password(_) if user.totp_enabled_at.is_some() => {
+            return Err(Error::forbidden(
+                "second_factor_required",
+                "this account uses two-factor authentication: confirm with {\"code\"} from your authenticator app",
+            ));
+        }
+        Proof::Password(password) => {
+            crate::domain::check_length(
+                secrecy::ExposeSecret::expose_secret(&password),
+                &ctx.config.password,
+            )?;
+            let verdict = ctx
+                .hasher
+                .verify(user.password_hash.as_deref(), &password)
+                .await?;
+            (verdict != Verified::No, "password")
+        }
+        Proof::Code(code) => {
+            if user.totp_enabled_at.is_none() {
+                return Err(Error::invalid(
+                    "two_factor_not_enabled",
+                    "this account has no authenticator app; confirm with {\"password\"}",
+                ));
+            }
+            (
+                two_factor::verify_totp(ctx, user, &code, now).await?,
+                "totp",
+            )
+        }
+    };
+    if !ok {
+        throttle::record_failure(&ctx.db, &ctx.config.throttle, &buckets, now).await?;
+        audit::record(
+            &ctx.db,
+            now,
+            &Actor::User(user.id.clone()),
+            "step_up_failed",
+            Some(&user.id),
+            Some(client),
+            json!({ "factor": factor }),
+        )
+        .await?;
+        return Err(if factor == "totp" {
+            Error::InvalidCode
+        } else {
+            Error::InvalidCredentials
+        });
+    }
+    if let Some(email) = &email {
+        throttle::clear_account(&ctx.db, email).await?;
+    }
+    // A re-authentication resets both session timers (NIST 800-63B §5.2).
+    session::Entity::update_many()
+        .col_expr(session::Column::SteppedUpAt, Expr::value(now))
+        .col_expr(session::Column::AuthenticatedAt, Expr::value(now))
+        .col_expr(
+            session::Column::ExpiresAt,
+            Expr::value(now + span(ctx.config.session.absolute_timeout)),
+        )
+        .filter(session::Column::Id.eq(auth.session.id.as_str()))
+        .exec(&ctx.db)
+        .await?;
+    let mut session = auth.session.clone();
+    let token = rotate_or_fail(ctx, &mut session, now).await?;
+    audit::record(
+        &ctx.db,
+        now,
+        &Actor::User(user.id.clone()),
+        "step_up",
+        Some(&user.id),
+        Some(client),
+        json!({ "factor": factor, "sessionId": session.id }),
+    )
+    .await?;
+    Ok((token, now + span(ctx.config.step_up.window)))
+}
+
+/// Rotates the token after a privilege change; a concurrent rotation is a conflict to retry.
+pub async fn rotate_or_fail(
+    ctx: &AppContext,
+    session: &mut session::Model,
+    now: DateTime<Utc>,
+) -> Result<SecretString> {
+    sessions::rotate(&ctx.db, session, now)
+        .await?
+        .ok_or_else(|| {
+            Error::conflict(
+                "session_busy",
+                "the session changed during this request; try again",
+            )
+        })
+}
