@@ -106,6 +106,7 @@ impl TestApp {
         let mut config = Config::default();
         config.mail.transport = MailTransportKind::File;
         config.mail.dir = mail_dir.clone();
+        config.secret_key_file = dir.path().join("authctl.key");
         let (url, pg) = match &backend {
             Backend::Sqlite => (
                 format!(
@@ -297,6 +298,53 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// The code an authenticator app shows for `secret` (base32) at `at`.
+pub fn totp_code(secret: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret).expect("base32 secret");
+    let totp = totp_rs::Builder::new()
+        .with_secret(secret)
+        .build()
+        .expect("totp");
+    totp.generate(u64::try_from(at.timestamp()).expect("time"))
+        .to_string()
+}
+
+/// Every mail with this subject.
+pub fn mails_with_subject(app: &TestApp, subject: &str) -> Vec<String> {
+    app.mails()
+        .into_iter()
+        .filter(|m| m.contains(&format!("Subject: {subject}")))
+        .collect()
+}
+
+/// Waits (briefly, polling) for `n` mails with this subject.
+pub async fn wait_for_subject(app: &TestApp, subject: &str, n: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let found = mails_with_subject(app, subject);
+        if found.len() >= n {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "expected {n} mail(s) with subject {subject:?}, found {}",
+        mails_with_subject(app, subject).len()
+    );
+}
+
+/// The first URL in a mail that contains `path`.
+pub fn link_in(mail: &str, path: &str) -> String {
+    let start = mail
+        .find(path)
+        .and_then(|i| mail[..i].rfind("http"))
+        .expect("a link");
+    let end = mail[start..]
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .expect("end")
+        + start;
+    mail[start..end].to_owned()
 }
 
 /// The JSON body of a response.

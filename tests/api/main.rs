@@ -2,10 +2,14 @@
 //! when `AUTHCTL_TEST_POSTGRES_URL` is set.
 mod helpers;
 
+mod account;
+mod api_keys;
 mod device_sessions;
 mod http;
 mod login;
 mod sessions;
 mod signup;
 mod smtp;
+mod step_up;
+mod two_factor;
 mod verification;
