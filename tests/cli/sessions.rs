@@ -189,3 +189,47 @@ fn sessions_prune_reports_what_it_removed() {
         .success()
         .stdout(predicate::str::contains("ended sessions"));
 }
+
+#[tokio::test]
+async fn apikeys_list_and_revoke() {
+    let env = Env::migrated();
+    user_with_sessions(&env, "robot@example.com", &[]).await;
+    let ctx = context(&env).await;
+    let user = users::get_by_email(&ctx, "robot@example.com")
+        .await
+        .expect("user");
+    let (key, secret) = authctl::service::api_keys::create(
+        &ctx,
+        &user.id,
+        "deploy",
+        Some("7d"),
+        &ClientInfo::default(),
+        ctx.now(),
+    )
+    .await
+    .expect("create");
+    ctx.db.close().await.expect("close");
+
+    let listed = env.json(&["apikeys", "list", "--user", "robot@example.com"]);
+    assert_eq!(listed[0]["name"], "deploy");
+    assert_eq!(listed[0]["prefix"], key.prefix.as_str());
+    assert!(!listed.to_string().contains(&secret), "never the secret");
+    env.cmd()
+        .args(["apikeys", "list", "--user", "robot@example.com"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("deploy"));
+
+    assert_eq!(env.json(&["apikeys", "revoke", &key.id])["revoked"], 1);
+    assert!(
+        env.json(&["apikeys", "list", "--user", "robot@example.com"])
+            .as_array()
+            .expect("list")
+            .is_empty()
+    );
+    env.cmd()
+        .args(["apikeys", "revoke", &key.id])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no API key has the id"));
+}
