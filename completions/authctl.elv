@@ -34,6 +34,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand sessions 'List and revoke users'' sessions; prune ended ones'
             cand verification 'Email verification'
             cand apikeys 'List and revoke users'' API keys'
+            cand deletion 'Scheduled account deletions and the hard-delete sweep'
             cand audit 'Read the audit log'
             cand completions 'Print shell completions, or write every shell''s file into a folder'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -392,6 +393,108 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;apikeys;help;help'= {
         }
+        &'authctl;deletion'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'Accounts waiting for deletion, with their dates'
+            cand schedule 'Schedule an account for deletion (its sessions and API keys end at once). Asks first'
+            cand cancel 'Cancel a scheduled deletion'
+            cand sweep 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
+            cand events 'The outbox of `user.deleted` events for downstream systems'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;deletion;list'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;deletion;schedule'= {
+            cand --grace 'The grace period before the hard delete (default: deletion.grace_period)'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;deletion;cancel'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;deletion;sweep'= {
+            cand --batch-size 'Accounts per batch (default: deletion.batch_size)'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --dry-run 'Only print, per table, what would be deleted or anonymized'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;deletion;events'= {
+            cand --limit 'limit'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;deletion;help'= {
+            cand list 'Accounts waiting for deletion, with their dates'
+            cand schedule 'Schedule an account for deletion (its sessions and API keys end at once). Asks first'
+            cand cancel 'Cancel a scheduled deletion'
+            cand sweep 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
+            cand events 'The outbox of `user.deleted` events for downstream systems'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;deletion;help;list'= {
+        }
+        &'authctl;deletion;help;schedule'= {
+        }
+        &'authctl;deletion;help;cancel'= {
+        }
+        &'authctl;deletion;help;sweep'= {
+        }
+        &'authctl;deletion;help;events'= {
+        }
+        &'authctl;deletion;help;help'= {
+        }
         &'authctl;audit'= {
             cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
             cand --config 'A TOML configuration file'
@@ -449,6 +552,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand sessions 'List and revoke users'' sessions; prune ended ones'
             cand verification 'Email verification'
             cand apikeys 'List and revoke users'' API keys'
+            cand deletion 'Scheduled account deletions and the hard-delete sweep'
             cand audit 'Read the audit log'
             cand completions 'Print shell completions, or write every shell''s file into a folder'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -509,6 +613,23 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;help;apikeys;list'= {
         }
         &'authctl;help;apikeys;revoke'= {
+        }
+        &'authctl;help;deletion'= {
+            cand list 'Accounts waiting for deletion, with their dates'
+            cand schedule 'Schedule an account for deletion (its sessions and API keys end at once). Asks first'
+            cand cancel 'Cancel a scheduled deletion'
+            cand sweep 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
+            cand events 'The outbox of `user.deleted` events for downstream systems'
+        }
+        &'authctl;help;deletion;list'= {
+        }
+        &'authctl;help;deletion;schedule'= {
+        }
+        &'authctl;help;deletion;cancel'= {
+        }
+        &'authctl;help;deletion;sweep'= {
+        }
+        &'authctl;help;deletion;events'= {
         }
         &'authctl;help;audit'= {
             cand list 'List audit events, newest first'

@@ -37,6 +37,7 @@ complete -c authctl -n "__fish_authctl_needs_command" -f -a "users" -d 'List, in
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "verification" -d 'Email verification'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "apikeys" -d 'List and revoke users\' API keys'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "deletion" -d 'Scheduled account deletions and the hard-delete sweep'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "audit" -d 'Read the audit log'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -239,6 +240,64 @@ complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s API keys (never the secrets)'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke an API key by id'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "list" -d 'Accounts waiting for deletion, with their dates'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "schedule" -d 'Schedule an account for deletion (its sessions and API keys end at once). Asks first'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "cancel" -d 'Cancel a scheduled deletion'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "sweep" -d 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l grace -d 'The grace period before the hard delete (default: deletion.grace_period)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l batch-size -d 'Accounts per batch (default: deletion.batch_size)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l dry-run -d 'Only print, per table, what would be deleted or anonymized'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l limit -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "list" -d 'Accounts waiting for deletion, with their dates'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "schedule" -d 'Schedule an account for deletion (its sessions and API keys end at once). Asks first'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "cancel" -d 'Cancel a scheduled deletion'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "sweep" -d 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l config -d 'A TOML configuration file' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
@@ -268,15 +327,16 @@ json\t'JSON for scripts (stable field names, camelCase)'"
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "serve" -d 'Run the HTTP service (applies pending migrations first)'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "migrate" -d 'Show or apply database migrations'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "verification" -d 'Email verification'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "apikeys" -d 'List and revoke users\' API keys'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "audit" -d 'Read the audit log'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys audit completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "serve" -d 'Run the HTTP service (applies pending migrations first)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "migrate" -d 'Show or apply database migrations'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "verification" -d 'Email verification'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "apikeys" -d 'List and revoke users\' API keys'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "deletion" -d 'Scheduled account deletions and the hard-delete sweep'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "audit" -d 'Read the audit log'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Show which migrations are applied (the default)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "up" -d 'Apply every pending migration'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "list" -d 'List accounts'
@@ -292,4 +352,9 @@ complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from verification" -f -a "resend" -d 'Send a new verification link to an unverified account'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from apikeys" -f -a "list" -d 'List a user\'s API keys (never the secrets)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from apikeys" -f -a "revoke" -d 'Revoke an API key by id'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "list" -d 'Accounts waiting for deletion, with their dates'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "schedule" -d 'Schedule an account for deletion (its sessions and API keys end at once). Asks first'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "cancel" -d 'Cancel a scheduled deletion'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "sweep" -d 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "list" -d 'List audit events, newest first'

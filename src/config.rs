@@ -215,6 +215,11 @@ pub struct DeletionConfig {
     pub grace_period: Duration,
     /// A six-field cron expression (sec min hour day month weekday); empty disables the schedule.
     pub sweep_cron: String,
+    /// Accounts hard-deleted per batch (each in its own transaction).
+    pub batch_size: u64,
+    /// How long `user.deleted` events stay in the outbox.
+    #[serde(with = "humantime_serde")]
+    pub events_retention: Duration,
 }
 
 impl Default for DeletionConfig {
@@ -222,6 +227,8 @@ impl Default for DeletionConfig {
         Self {
             grace_period: days(30),
             sweep_cron: "0 0 * * * *".into(),
+            batch_size: 100,
+            events_retention: days(7),
         }
     }
 }

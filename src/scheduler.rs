@@ -1,42 +1,79 @@
 //! Scheduled jobs inside `serve`, with tokio-cron-scheduler. The scheduler only schedules; the
-//! service does the work (the CLI runs the same functions on demand).
+//! service does the work (the CLI runs the same functions on demand). An empty cron expression
+//! disables its job.
+use std::future::Future;
+use std::pin::Pin;
+
 use anyhow::Context as _;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::context::AppContext;
-use crate::service::janitor;
+use crate::service::{deletion, janitor};
 
 /// Rows deleted per statement by the janitor: short transactions, never a long lock.
 pub const PRUNE_BATCH: u64 = 500;
 
+type Work = fn(AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Ended sessions and spent tokens would otherwise pile up; nothing else depends on it.
+fn prune(ctx: AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        match janitor::prune(&ctx, ctx.now(), PRUNE_BATCH).await {
+            Ok(report) => tracing::info!(?report, "pruned ended sessions and spent tokens"),
+            Err(e) => tracing::warn!(error = %e, "pruning failed; it runs again at the next tick"),
+        }
+    })
+}
+
+/// Accounts past their grace period must go. Every replica may run this at the same tick: the
+/// sweep claims each account in its own transaction, so each is deleted once.
+fn sweep(ctx: AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        match deletion::sweep(&ctx, ctx.now(), ctx.config.deletion.batch_size, |_| {}).await {
+            Ok(report) if report.accounts > 0 => {
+                tracing::info!(accounts = report.accounts, "deletion sweep finished")
+            }
+            Ok(_) => tracing::debug!("deletion sweep: nothing due"),
+            Err(e) => {
+                tracing::warn!(error = %e, "deletion sweep failed; it runs again at the next tick")
+            }
+        }
+    })
+}
+
 /// Starts every job whose cron expression is set; `None` when there is nothing to schedule.
 pub async fn start(ctx: AppContext) -> anyhow::Result<Option<JobScheduler>> {
-    let cron = ctx.config.session.prune_cron.trim().to_owned();
-    if cron.is_empty() {
+    let jobs: [(&str, String, Work); 2] = [
+        (
+            "session.prune_cron",
+            ctx.config.session.prune_cron.trim().to_owned(),
+            prune,
+        ),
+        (
+            "deletion.sweep_cron",
+            ctx.config.deletion.sweep_cron.trim().to_owned(),
+            sweep,
+        ),
+    ];
+    if jobs.iter().all(|(_, cron, _)| cron.is_empty()) {
         return Ok(None);
     }
     let scheduler = JobScheduler::new()
         .await
         .context("while creating the scheduler")?;
-    // Ended sessions and spent tokens would otherwise pile up; nothing else depends on it.
-    let job = Job::new_async(cron.as_str(), move |_id, _scheduler| {
+    for (key, cron, work) in jobs {
+        if cron.is_empty() {
+            continue;
+        }
         let ctx = ctx.clone();
-        Box::pin(async move {
-            match janitor::prune(&ctx, ctx.now(), PRUNE_BATCH).await {
-                Ok(report) => tracing::info!(?report, "pruned ended sessions and spent tokens"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "pruning failed; it runs again at the next tick")
-                }
-            }
-        })
-    })
-    .map_err(|e| {
-        anyhow::anyhow!("session.prune_cron `{cron}` is not a valid six-field cron expression: {e}")
-    })?;
-    scheduler
-        .add(job)
-        .await
-        .context("while scheduling the janitor")?;
+        let job = Job::new_async(cron.as_str(), move |_id, _scheduler| work(ctx.clone())).map_err(
+            |e| anyhow::anyhow!("{key} `{cron}` is not a valid six-field cron expression: {e}"),
+        )?;
+        scheduler
+            .add(job)
+            .await
+            .with_context(|| format!("while scheduling the job of {key}"))?;
+    }
     scheduler
         .start()
         .await

@@ -12,6 +12,7 @@ mod m20261127_000005_create_login_throttles;
 mod m20261127_000006_create_login_events;
 mod m20261127_000007_create_recovery_codes;
 mod m20261127_000008_create_api_keys;
+mod m20261127_000009_create_deletion_events;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_create_login_events::Migration),
             Box::new(m20261127_000007_create_recovery_codes::Migration),
             Box::new(m20261127_000008_create_api_keys::Migration),
+            Box::new(m20261127_000009_create_deletion_events::Migration),
         ]
     }
 }

@@ -18,6 +18,8 @@ pub enum Users {
     TotpPendingSecret,
     TotpEnabledAt,
     TotpLastStep,
+    DeletionRequestedAt,
+    DeletionDueAt,
     CreatedAt,
     UpdatedAt,
 }
@@ -72,6 +74,16 @@ impl MigrationTrait for Migration {
                     )
                     .col(ColumnDef::new(Users::TotpLastStep).big_integer().null())
                     .col(
+                        ColumnDef::new(Users::DeletionRequestedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Users::DeletionDueAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
                         ColumnDef::new(Users::CreatedAt)
                             .timestamp_with_time_zone()
                             .not_null(),
@@ -81,6 +93,17 @@ impl MigrationTrait for Migration {
                             .timestamp_with_time_zone()
                             .not_null(),
                     )
+                    .to_owned(),
+            )
+            .await?;
+        // The deletion sweep finds due accounts through this index: its cost follows the number
+        // due, not the number of users.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_users_deletion_due_at")
+                    .table(Users::Table)
+                    .col(Users::DeletionDueAt)
                     .to_owned(),
             )
             .await

@@ -10,6 +10,7 @@ use crate::error::Error;
 pub mod apikeys;
 pub mod audit;
 pub mod completions;
+pub mod deletion;
 pub mod migrate;
 pub mod output;
 pub mod serve;
@@ -75,6 +76,9 @@ pub enum Command {
     /// List and revoke users' API keys.
     #[command(subcommand)]
     Apikeys(apikeys::ApiKeysCommand),
+    /// Scheduled account deletions and the hard-delete sweep.
+    #[command(subcommand)]
+    Deletion(deletion::DeletionCommand),
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -109,6 +113,7 @@ impl Cli {
             Command::Sessions(cmd) => cmd.run(&global.context().await?, &global).await,
             Command::Verification(cmd) => cmd.run(&global.context().await?, &global).await,
             Command::Apikeys(cmd) => cmd.run(&global.context().await?, &global).await,
+            Command::Deletion(cmd) => cmd.run(&global.context().await?, &global).await,
             Command::Audit(cmd) => cmd.run(&global.context().await?, &global).await,
         }
     }

@@ -132,6 +132,10 @@ impl SessionsCommand {
                                     report.verification_tokens.to_string(),
                                 ],
                                 vec!["stale throttle rows".into(), report.throttles.to_string()],
+                                vec![
+                                    "expired deletion events".into(),
+                                    report.deletion_events.to_string(),
+                                ],
                             ],
                         );
                         Ok(())

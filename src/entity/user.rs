@@ -21,6 +21,10 @@ pub struct Model {
     pub totp_enabled_at: Option<DateTimeUtc>,
     /// The last accepted TOTP time-step: each step is accepted once.
     pub totp_last_step: Option<i64>,
+    /// When deletion was requested; `None` unless the account is pending deletion.
+    pub deletion_requested_at: Option<DateTimeUtc>,
+    /// When the sweep may hard-delete the account (end of the grace period).
+    pub deletion_due_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

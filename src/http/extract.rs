@@ -179,6 +179,9 @@ async fn session_of(
     Ok(Some(auth))
 }
 
+/// What an account pending deletion may still reach (and `/logout`, which needs no session).
+const PENDING_DELETION_ROUTES: &[&str] = &["/me", "/me/delete/status", "/me/delete/cancel"];
+
 /// A signed-in user's session (cookie only); 401 without a valid one. A login that still waits
 /// for its second factor is not signed in yet, and an API key never opens these routes.
 pub struct CurrentSession(pub Authenticated);
@@ -196,6 +199,16 @@ impl FromRequestParts<AppContext> for CurrentSession {
                 "finish signing in first: POST /login/2fa with {\"code\"} or {\"recoveryCode\"}",
             )
             .into()),
+            Some(auth)
+                if auth.user.deletion_due_at.is_some()
+                    && !PENDING_DELETION_ROUTES.contains(&parts.uri.path()) =>
+            {
+                Err(Error::forbidden(
+                    "account_pending_deletion",
+                    "this account is scheduled for deletion: only /me, /me/delete/status, /me/delete/cancel and /logout work until you cancel",
+                )
+                .into())
+            }
             Some(auth) => Ok(Self(auth)),
             None if bearer(&parts.headers).is_some() => Err(Error::forbidden(
                 "api_key_not_allowed",
@@ -306,7 +319,8 @@ impl FromRequestParts<AppContext> for VerifiedSession {
 }
 
 /// The guard of every sensitive route. The checks run in this order, each with its own answer:
-/// signed in (401) → not restricted: address verified (403 `email_not_verified`) → a recent
+/// signed in (401) → not restricted: not pending deletion (403 `account_pending_deletion`,
+/// checked by `CurrentSession`), address verified (403 `email_not_verified`) → a recent
 /// authentication within `step_up.window` (403 `reauthentication_required`). What the action
 /// itself allows is checked after, by the service.
 pub struct RecentAuth(pub Authenticated);

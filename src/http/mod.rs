@@ -22,6 +22,7 @@ pub mod account;
 pub mod api_keys;
 pub mod auth;
 pub mod cookies;
+pub mod deletion;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -77,6 +78,9 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(account::confirm_reset))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::revoke))
+        .routes(routes!(deletion::request))
+        .routes(routes!(deletion::status))
+        .routes(routes!(deletion::cancel))
         .routes(routes!(me::get_me, me::update_me))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::revoke))

@@ -17,6 +17,8 @@ pub struct PruneReport {
     pub sessions: u64,
     pub verification_tokens: u64,
     pub throttles: u64,
+    /// `user.deleted` events past `deletion.events_retention`.
+    pub deletion_events: u64,
 }
 
 /// Deletes, `batch` rows at a time, everything that can no longer be used at `now`.
@@ -79,5 +81,6 @@ pub async fn prune(ctx: &AppContext, now: DateTime<Utc>, batch: u64) -> Result<P
         .exec(&ctx.db)
         .await?
         .rows_affected;
+    report.deletion_events = super::deletion::prune_events(ctx, now).await?;
     Ok(report)
 }

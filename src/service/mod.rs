@@ -4,6 +4,7 @@ use std::net::IpAddr;
 pub mod account;
 pub mod api_keys;
 pub mod audit;
+pub mod deletion;
 pub mod devices;
 pub mod fingerprint;
 pub mod history;

@@ -707,6 +707,19 @@ pub async fn logout(
     .await
 }
 
+/// Ends every session of a user but `keep`, without auditing (the caller audits its action).
+pub async fn revoke_all_for_user_except(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<u64> {
+    let mut query = session::Entity::delete_many().filter(session::Column::UserId.eq(user_id));
+    if let Some(keep) = keep {
+        query = query.filter(session::Column::Id.ne(keep));
+    }
+    Ok(query.exec(db).await?.rows_affected)
+}
+
 /// Ends every session of a user without auditing (the caller audits its own action).
 pub async fn revoke_all_for_user(db: &impl ConnectionTrait, user_id: &str) -> Result<u64> {
     let result = session::Entity::delete_many()

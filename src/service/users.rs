@@ -81,6 +81,8 @@ async fn insert(
         totp_pending_secret: Set(None),
         totp_enabled_at: Set(None),
         totp_last_step: Set(None),
+        deletion_requested_at: Set(None),
+        deletion_due_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
