@@ -4,7 +4,7 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "login_throttles")]
 pub struct Model {
-    /// `account:<normalised email>` or `ip:<address>`.
+    /// `account:<sha256 of the address>`, `ip:<sha256 of the IP>`, `2fa:<user id>`, ...
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
     pub failures: i32,

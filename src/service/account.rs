@@ -249,7 +249,7 @@ pub async fn request_reset(
             ..ctx.config.throttle.clone()
         };
         let bucket = [Bucket::new(
-            format!("reset-ip:{ip}"),
+            throttle::ip_key("reset-ip", ip),
             ctx.config.password_reset.ip_limit_per_hour,
         )];
         throttle::check(&ctx.db, &bucket, now).await?;

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::clock::span;
 use crate::context::AppContext;
+use crate::domain::Email;
 use crate::entity::{api_key, audit_log, deletion_event, login_throttle, user};
 use crate::error::{Error, Result};
 
@@ -439,7 +440,9 @@ async fn delete_account(
         target.insert(rule.table.to_owned(), n);
     }
     let keys = vec![
-        format!("account:{}", user.email),
+        Email::parse(&user.email)
+            .map(|e| super::throttle::account_key(&e))
+            .unwrap_or_default(),
         format!("2fa:{}", user.id),
     ];
     let throttles = login_throttle::Entity::delete_many()

@@ -28,18 +28,28 @@ impl Bucket {
     }
 }
 
+/// The bucket of an account. Keys hold hashes, never addresses or IPs, so the table names nobody.
+pub fn account_key(email: &Email) -> String {
+    format!("account:{}", crate::tokens::hash(email.as_str()))
+}
+
+/// The bucket of a client IP for one purpose (`ip`, `reset-ip`, ...).
+pub fn ip_key(purpose: &str, ip: IpAddr) -> String {
+    format!("{purpose}:{}", crate::tokens::hash(&ip.to_string()))
+}
+
 /// The buckets a login attempt counts against.
 pub fn buckets(config: &ThrottleConfig, email: Option<&Email>, ip: Option<IpAddr>) -> Vec<Bucket> {
     let mut out = Vec::with_capacity(2);
     if let Some(email) = email {
         out.push(Bucket {
-            key: format!("account:{email}"),
+            key: account_key(email),
             free: config.account_free_failures,
         });
     }
     if let Some(ip) = ip {
         out.push(Bucket {
-            key: format!("ip:{ip}"),
+            key: ip_key("ip", ip),
             free: config.ip_free_failures,
         });
     }
@@ -148,7 +158,7 @@ pub async fn clear_key(db: &impl ConnectionTrait, key: &str) -> Result<()> {
 
 /// Clears an account's failures after a successful login.
 pub async fn clear_account(db: &impl ConnectionTrait, email: &Email) -> Result<()> {
-    login_throttle::Entity::delete_by_id(format!("account:{email}"))
+    login_throttle::Entity::delete_by_id(account_key(email))
         .exec(db)
         .await?;
     Ok(())

@@ -4,6 +4,7 @@ mod helpers;
 
 mod account;
 mod api_keys;
+mod deletion;
 mod device_sessions;
 mod http;
 mod login;
