@@ -15,15 +15,25 @@ use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 
 fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 async fn context(url: String, dir: &std::path::Path) -> AppContext {
-    let mut config = Config { database_url: DatabaseUrl::new(url), ..Config::default() };
+    let mut config = Config {
+        database_url: DatabaseUrl::new(url),
+        ..Config::default()
+    };
     config.mail.transport = MailTransportKind::File;
     config.mail.dir = dir.join("mail");
-    let db = authctl::db::connect(&config.database_url).await.expect("connect");
-    authctl::db::migrate(&db, &config.database_url).await.expect("migrate");
+    let db = authctl::db::connect(&config.database_url)
+        .await
+        .expect("connect");
+    authctl::db::migrate(&db, &config.database_url)
+        .await
+        .expect("migrate");
     AppContext::new(config, db).expect("context")
 }
 
@@ -103,10 +113,22 @@ async fn seed(ctx: &AppContext, due: usize, others: usize) {
                 });
             }
         }
-        user::Entity::insert_many(users).exec(&ctx.db).await.expect("users");
-        session::Entity::insert_many(sessions).exec(&ctx.db).await.expect("sessions");
-        login_event::Entity::insert_many(events).exec(&ctx.db).await.expect("events");
-        audit_log::Entity::insert_many(audits).exec(&ctx.db).await.expect("audit");
+        user::Entity::insert_many(users)
+            .exec(&ctx.db)
+            .await
+            .expect("users");
+        session::Entity::insert_many(sessions)
+            .exec(&ctx.db)
+            .await
+            .expect("sessions");
+        login_event::Entity::insert_many(events)
+            .exec(&ctx.db)
+            .await
+            .expect("events");
+        audit_log::Entity::insert_many(audits)
+            .exec(&ctx.db)
+            .await
+            .expect("audit");
     }
 }
 
@@ -115,9 +137,14 @@ async fn run(label: &str, url: String, due: usize, others: usize) {
     let ctx = context(url, dir.path()).await;
     let seeding = Instant::now();
     seed(&ctx, due, others).await;
-    eprintln!("{label}: seeded {due} due + {others} other accounts in {:.1?}", seeding.elapsed());
+    eprintln!(
+        "{label}: seeded {due} due + {others} other accounts in {:.1?}",
+        seeding.elapsed()
+    );
     let start = Instant::now();
-    let report = deletion::sweep(&ctx, Utc::now(), ctx.config.deletion.batch_size, |_| {}).await.expect("sweep");
+    let report = deletion::sweep(&ctx, Utc::now(), ctx.config.deletion.batch_size, |_| {})
+        .await
+        .expect("sweep");
     let took = start.elapsed();
     assert_eq!(report.accounts as usize, due);
     println!(
@@ -131,7 +158,9 @@ async fn run(label: &str, url: String, due: usize, others: usize) {
 async fn postgres_database(admin: &str) -> String {
     let name = format!("authctl_bench_{}", uuid::Uuid::new_v4().simple());
     let db = sea_orm::Database::connect(admin).await.expect("PostgreSQL");
-    db.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create");
+    db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create");
     let mut url = url::Url::parse(admin).expect("url");
     url.set_path(&name);
     url.to_string()
@@ -145,13 +174,30 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
-        run("SQLite", format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()), due, others).await;
+        run(
+            "SQLite",
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            ),
+            due,
+            others,
+        )
+        .await;
         if let Ok(admin) = std::env::var("AUTHCTL_TEST_POSTGRES_URL") {
             let url = postgres_database(&admin).await;
             run("PostgreSQL", url.clone(), due, others).await;
-            let name = url::Url::parse(&url).expect("url").path().trim_start_matches('/').to_owned();
-            let db = sea_orm::Database::connect(admin.as_str()).await.expect("PostgreSQL");
-            let _ = db.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await;
+            let name = url::Url::parse(&url)
+                .expect("url")
+                .path()
+                .trim_start_matches('/')
+                .to_owned();
+            let db = sea_orm::Database::connect(admin.as_str())
+                .await
+                .expect("PostgreSQL");
+            let _ = db
+                .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+                .await;
         }
     });
 }

@@ -220,6 +220,10 @@ pub struct DeletionConfig {
     /// How long `user.deleted` events stay in the outbox.
     #[serde(with = "humantime_serde")]
     pub events_retention: Duration,
+    /// Where `user.deleted` events are POSTed (optional).
+    pub webhook_url: Option<Url>,
+    /// The HMAC-SHA256 key that signs webhook bodies (`X-Authctl-Signature`).
+    pub webhook_secret: Option<SecretString>,
 }
 
 impl Default for DeletionConfig {
@@ -229,6 +233,8 @@ impl Default for DeletionConfig {
             sweep_cron: "0 0 * * * *".into(),
             batch_size: 100,
             events_retention: days(7),
+            webhook_url: None,
+            webhook_secret: None,
         }
     }
 }
@@ -486,6 +492,11 @@ impl Config {
         }
         if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp_url.is_none() {
             return Err("mail.transport is `smtp` but mail.smtp_url is not set".into());
+        }
+        if self.deletion.webhook_url.is_some() != self.deletion.webhook_secret.is_some() {
+            return Err(
+                "set both deletion.webhook_url and deletion.webhook_secret, or neither".into(),
+            );
         }
         if self.session.max_per_user == 0 {
             return Err("session.max_per_user must be at least 1".into());

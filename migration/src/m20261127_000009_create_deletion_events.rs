@@ -12,6 +12,9 @@ enum DeletionEvents {
     Event,
     UserId,
     OccurredAt,
+    Attempts,
+    NextAttemptAt,
+    DeliveredAt,
 }
 
 #[async_trait::async_trait]
@@ -41,6 +44,22 @@ impl MigrationTrait for Migration {
                         ColumnDef::new(DeletionEvents::OccurredAt)
                             .timestamp_with_time_zone()
                             .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DeletionEvents::Attempts)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(DeletionEvents::NextAttemptAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(DeletionEvents::DeliveredAt)
+                            .timestamp_with_time_zone()
+                            .null(),
                     )
                     .to_owned(),
             )

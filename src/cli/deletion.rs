@@ -164,6 +164,13 @@ impl DeletionCommand {
                 if let Some(bar) = bar {
                     bar.finish_and_clear();
                 }
+                let delivery = deletion::deliver_events(ctx, ctx.now()).await?;
+                if delivery.failed > 0 {
+                    eprintln!(
+                        "{} user.deleted event(s) could not be delivered to deletion.webhook_url; `serve` retries them, or run the sweep again.",
+                        delivery.failed
+                    );
+                }
                 match global.output {
                     Output::Json => output::json(&report),
                     Output::Table if report.accounts == 0 => {

@@ -11,6 +11,11 @@ pub struct Model {
     /// The id of the deleted account: what downstream systems know the user by.
     pub user_id: String,
     pub occurred_at: DateTimeUtc,
+    /// Webhook deliveries tried so far.
+    pub attempts: i32,
+    /// When the next webhook delivery may be tried (a claim also pushes it forward).
+    pub next_attempt_at: Option<DateTimeUtc>,
+    pub delivered_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

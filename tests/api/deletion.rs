@@ -498,3 +498,100 @@ async fn every_table_that_references_users_has_a_deletion_policy() {
         );
     }
 }
+
+on_every_backend!(user_deleted_events_reach_the_webhook_signed_and_retried);
+
+/// A webhook receiver that refuses its first delivery and records the rest.
+async fn receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    use axum::http::{HeaderMap, StatusCode as Http};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (log, count) = (seen.clone(), calls.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let (log, count) = (log.clone(), count.clone());
+            async move {
+                if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return Http::INTERNAL_SERVER_ERROR;
+                }
+                let signature = headers
+                    .get("x-authctl-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                log.lock().expect("lock").push((signature, body));
+                Http::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (url, seen)
+}
+
+async fn user_deleted_events_reach_the_webhook_signed_and_retried(backend: Backend) {
+    let (url, seen) = receiver().await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.deletion.webhook_url = Some(url.parse().expect("url"));
+        c.deletion.webhook_secret = Some("hook-secret".into());
+    })
+    .await;
+    let ids = schedule_many(&app, 1).await;
+    deletion::sweep(&app.ctx, app.clock_now(), 10, |_| {})
+        .await
+        .expect("sweep");
+
+    let first = deletion::deliver_events(&app.ctx, app.clock_now())
+        .await
+        .expect("deliver");
+    assert_eq!(
+        (first.delivered, first.failed),
+        (0, 1),
+        "the receiver refused the first try"
+    );
+    let too_soon = deletion::deliver_events(&app.ctx, app.clock_now())
+        .await
+        .expect("deliver");
+    assert_eq!(
+        (too_soon.delivered, too_soon.failed),
+        (0, 0),
+        "a retry waits"
+    );
+    app.clock.advance(Duration::from_secs(61));
+    let retried = deletion::deliver_events(&app.ctx, app.clock_now())
+        .await
+        .expect("deliver");
+    assert_eq!(retried.delivered, 1);
+
+    let received = seen.lock().expect("lock").clone();
+    assert_eq!(received.len(), 1);
+    let (signature, body) = &received[0];
+    assert_eq!(
+        signature,
+        &deletion::signature("hook-secret", body.as_bytes()),
+        "signed with the shared secret"
+    );
+    let event: serde_json::Value = serde_json::from_str(body).expect("json");
+    assert_eq!(
+        (event["event"].as_str(), event["userId"].as_str()),
+        (Some("user.deleted"), Some(ids[0].as_str()))
+    );
+    assert!(event.get("email").is_none());
+    let stored = deletion::events(&app.ctx, 10).await.expect("events");
+    assert!(stored[0].delivered_at.is_some());
+    assert_eq!(
+        deletion::deliver_events(&app.ctx, app.clock_now())
+            .await
+            .expect("deliver")
+            .delivered,
+        0,
+        "delivered once"
+    );
+}
