@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
@@ -180,7 +180,11 @@ async fn session_of(
 }
 
 /// What an account pending deletion may still reach (and `/logout`, which needs no session).
-const PENDING_DELETION_ROUTES: &[&str] = &["/me", "/me/delete/status", "/me/delete/cancel"];
+const PENDING_DELETION_ROUTES: &[(Method, &str)] = &[
+    (Method::GET, "/me"),
+    (Method::GET, "/me/delete/status"),
+    (Method::POST, "/me/delete/cancel"),
+];
 
 /// A signed-in user's session (cookie only); 401 without a valid one. A login that still waits
 /// for its second factor is not signed in yet, and an API key never opens these routes.
@@ -201,7 +205,9 @@ impl FromRequestParts<AppContext> for CurrentSession {
             .into()),
             Some(auth)
                 if auth.user.deletion_due_at.is_some()
-                    && !PENDING_DELETION_ROUTES.contains(&parts.uri.path()) =>
+                    && !PENDING_DELETION_ROUTES
+                        .iter()
+                        .any(|(method, path)| parts.method == method && parts.uri.path() == *path) =>
             {
                 Err(Error::forbidden(
                     "account_pending_deletion",

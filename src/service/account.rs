@@ -250,7 +250,11 @@ pub async fn request_reset(
         };
         let bucket = [Bucket::new(
             throttle::ip_key("reset-ip", ip),
-            ctx.config.password_reset.ip_limit_per_hour,
+            // The request that reaches the limit starts the wait: the next one is refused.
+            ctx.config
+                .password_reset
+                .ip_limit_per_hour
+                .saturating_sub(1),
         )];
         throttle::check(&ctx.db, &bucket, now).await?;
         throttle::record_failure(&ctx.db, &limits, &bucket, now).await?;

@@ -369,20 +369,10 @@ async fn a_reset_does_not_skip_the_second_factor(backend: Backend) {
 
 async fn reset_requests_are_limited_per_client_ip(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.password_reset.ip_limit_per_hour = 3).await;
+    // Three requests an hour from one IP are answered; the fourth is refused.
     for i in 0..3 {
         request_reset(&app, &format!("x{i}@example.com")).await;
     }
-    let response = TestApp::browser()
-        .post(app.url("/password-reset"))
-        .json(&json!({ "email": "y@example.com" }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(
-        response.status(),
-        StatusCode::ACCEPTED,
-        "the limit is reached with this one"
-    );
     let blocked = TestApp::browser()
         .post(app.url("/password-reset"))
         .json(&json!({ "email": "z@example.com" }))

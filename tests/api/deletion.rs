@@ -140,6 +140,14 @@ async fn a_pending_account_keeps_only_a_limited_session(backend: Backend) {
         "account_pending_deletion",
     )
     .await;
+    let rename = app
+        .client
+        .patch(app.url("/me"))
+        .json(&json!({ "name": "x" }))
+        .send()
+        .await
+        .expect("request");
+    assert_error(rename, StatusCode::FORBIDDEN, "account_pending_deletion").await;
     assert_error(
         app.post("/auth/confirm", &json!({ "password": PASSWORD }))
             .await,
