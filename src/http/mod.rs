@@ -27,6 +27,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod me;
+pub mod metrics;
 pub mod sessions;
 pub mod step_up;
 pub mod two_factor;
@@ -90,6 +91,7 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(verification::resend))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
         .split_for_parts()
 }
@@ -101,6 +103,7 @@ pub fn router(ctx: AppContext) -> Router {
         api.to_pretty_json().unwrap_or_else(|_| "{}".into()),
     ));
     let https = ctx.config.is_https();
+    let counters = metrics::Counters::default();
     let mut app = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -114,6 +117,7 @@ pub fn router(ctx: AppContext) -> Router {
         ))
         .layer(DefaultBodyLimit::max(ctx.config.http.body_limit))
         .layer(axum::Extension(spec))
+        .layer(axum::Extension(counters.clone()))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
         .layer(header_layer(header::CACHE_CONTROL, "no-store"))
@@ -128,7 +132,8 @@ pub fn router(ctx: AppContext) -> Router {
             "max-age=31536000; includeSubDomains",
         ));
     }
-    app.layer(CatchPanicLayer::custom(|_| {
+    app.layer(middleware::from_fn_with_state(counters, metrics::count))
+        .layer(CatchPanicLayer::custom(|_| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred").into_response()
     }))
     .layer(

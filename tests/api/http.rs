@@ -206,6 +206,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/verify-email/resend"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("get", "/metrics"),
     ("get", "/openapi.json"),
 ];
 
@@ -299,4 +300,35 @@ async fn instances_starting_at_once_migrate_without_racing(backend: Backend) {
         .await
         .expect("drop");
     }
+}
+
+on_every_backend!(metrics_count_responses_and_read_gauges_from_the_database);
+
+async fn metrics_count_responses_and_read_gauges_from_the_database(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.signup("metrics@example.com").await;
+    app.get("/nope").await;
+
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.expect("text");
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or_else(|| panic!("{name} missing from {text}"))
+    };
+    assert!(value("authctl_http_responses_total{class=\"2xx\"}") >= 1);
+    assert!(value("authctl_http_responses_total{class=\"4xx\"}") >= 1);
+    assert_eq!(value("authctl_users "), 1);
+    assert_eq!(value("authctl_sessions_unexpired "), 1);
+    assert_eq!(value("authctl_users_pending_deletion "), 0);
 }
