@@ -255,6 +255,9 @@ pub struct ThrottleConfig {
     /// Failures older than this are forgotten.
     #[serde(with = "humantime_serde")]
     pub reset_after: Duration,
+    /// Signups one client IP may make per hour (0: no limit). Behind a proxy, set
+    /// `trusted_proxies`, or every signup counts against the proxy's address.
+    pub signups_per_ip_per_hour: u32,
 }
 
 impl Default for ThrottleConfig {
@@ -265,6 +268,7 @@ impl Default for ThrottleConfig {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(3600),
             reset_after: Duration::from_secs(24 * 3600),
+            signups_per_ip_per_hour: 20,
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::password::Verified;
 
 use super::sessions::{self, Authenticated};
-use super::throttle::{self, Bucket};
+use super::throttle;
 use super::{Actor, ClientInfo, audit, two_factor::notify, users, verification};
 
 const CHANGE_EMAIL: &str = "change_email";
@@ -241,24 +241,14 @@ pub async fn request_reset(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    if let Some(ip) = client.ip {
-        let limits = crate::config::ThrottleConfig {
-            base_delay: std::time::Duration::from_secs(3600),
-            max_delay: std::time::Duration::from_secs(3600),
-            reset_after: std::time::Duration::from_secs(3600),
-            ..ctx.config.throttle.clone()
-        };
-        let bucket = [Bucket::new(
-            throttle::ip_key("reset-ip", ip),
-            // The request that reaches the limit starts the wait: the next one is refused.
-            ctx.config
-                .password_reset
-                .ip_limit_per_hour
-                .saturating_sub(1),
-        )];
-        throttle::check(&ctx.db, &bucket, now).await?;
-        throttle::record_failure(&ctx.db, &limits, &bucket, now).await?;
-    }
+    throttle::per_ip_per_hour(
+        &ctx.db,
+        "reset-ip",
+        client.ip,
+        ctx.config.password_reset.ip_limit_per_hour,
+        now,
+    )
+    .await?;
     let Ok(email) = Email::parse(raw_email) else {
         return Ok(());
     };

@@ -148,6 +148,30 @@ pub async fn record_failure(
     Ok(())
 }
 
+/// A plain hourly limit per client IP (`purpose` names the bucket): the request that reaches
+/// `limit` starts a one-hour wait, so the next one is `Throttled`. `limit = 0` disables it.
+pub async fn per_ip_per_hour(
+    db: &impl ConnectionTrait,
+    purpose: &str,
+    ip: Option<IpAddr>,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (Some(ip), true) = (ip, limit > 0) else {
+        return Ok(());
+    };
+    let hour = Duration::from_secs(3600);
+    let hourly = ThrottleConfig {
+        base_delay: hour,
+        max_delay: hour,
+        reset_after: hour,
+        ..ThrottleConfig::default()
+    };
+    let bucket = [Bucket::new(ip_key(purpose, ip), limit - 1)];
+    check(db, &bucket, now).await?;
+    record_failure(db, &hourly, &bucket, now).await
+}
+
 /// Clears one bucket (e.g. second-factor failures after a correct code).
 pub async fn clear_key(db: &impl ConnectionTrait, key: &str) -> Result<()> {
     login_throttle::Entity::delete_by_id(key.to_owned())

@@ -105,6 +105,14 @@ pub async fn signup(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<(user::Model, NewSession)> {
+    super::throttle::per_ip_per_hour(
+        &ctx.db,
+        "signup-ip",
+        client.ip,
+        ctx.config.throttle.signups_per_ip_per_hour,
+        now,
+    )
+    .await?;
     let txn = ctx.db.begin().await?;
     let user = insert(
         ctx,

@@ -224,3 +224,38 @@ async fn malformed_or_incomplete_signups_get_json_errors(backend: Backend) {
         "nothing was created"
     );
 }
+
+on_every_backend!(signups_from_one_ip_are_limited_per_hour);
+
+async fn signups_from_one_ip_are_limited_per_hour(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.throttle.signups_per_ip_per_hour = 2).await;
+    let signup = |email: &'static str| {
+        TestApp::browser()
+            .post(app.url("/signup"))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+    };
+    assert_eq!(
+        signup("one@example.com").await.expect("request").status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        signup("two@example.com").await.expect("request").status(),
+        StatusCode::CREATED
+    );
+    let third = signup("three@example.com").await.expect("request");
+    assert!(third.headers().get("retry-after").is_some());
+    assert_error(third, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    assert!(
+        authctl::service::users::get_by_email(&app.ctx, "three@example.com")
+            .await
+            .is_err(),
+        "nothing was created"
+    );
+
+    app.clock.advance(std::time::Duration::from_secs(3601));
+    assert_eq!(
+        signup("three@example.com").await.expect("request").status(),
+        StatusCode::CREATED
+    );
+}
