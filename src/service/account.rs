@@ -196,8 +196,7 @@ pub async fn change_password(
         now,
     )
     .await?;
-    let mut session = auth.session.clone();
-    let token = super::step_up::rotate_or_fail(ctx, &mut session, now).await?;
+    let token = super::step_up::rotate_or_fail(ctx, auth, now).await?;
     audit::record(
         &ctx.db,
         now,

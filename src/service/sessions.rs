@@ -59,6 +59,18 @@ pub struct Authenticated {
     pub session: session::Model,
     pub user: user::Model,
     pub rotated: Option<SecretString>,
+    /// The request presented the token this session replaced moments ago (within the grace).
+    pub via_previous: bool,
+}
+
+impl Authenticated {
+    /// The hash of the token the request presented.
+    pub fn presented_hash(&self) -> &str {
+        match (&self.session.previous_token_hash, self.via_previous) {
+            (Some(previous), true) => previous,
+            _ => &self.session.token_hash,
+        }
+    }
 }
 
 /// Creates a session row for `user_id` and returns the token. Beyond `session.max_per_user`
@@ -417,7 +429,7 @@ pub async fn authenticate(
 
     let mut rotated = None;
     if !via_previous && now - session.token_issued_at >= span(config.rotation_interval) {
-        rotated = rotate(&ctx.db, &mut session, now).await?;
+        rotated = rotate(&ctx.db, &mut session, &hash, now).await?;
     }
     if rotated.is_none() && now - session.last_active_at >= span(config.touch_interval) {
         session::Entity::update_many()
@@ -431,23 +443,29 @@ pub async fn authenticate(
         session,
         user,
         rotated,
+        via_previous,
     })
 }
 
-/// Gives the session a new token; the old one keeps working for `session.rotation_grace`.
+/// Gives the session a new token; the token the client presented (`presented`, the current one
+/// or, within the grace, the one before it) keeps working for `session.rotation_grace`. Keeping the
+/// presented token rather than the current one matters for clients that never store a rotated
+/// cookie (a curl script re-sending its login cookie): their token survives a second rotation.
 /// Returns `None` when a parallel request rotated it first (its token is then the one to use).
 pub async fn rotate(
     db: &impl ConnectionTrait,
     session: &mut session::Model,
+    presented: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<SecretString>> {
     let token = tokens::generate();
     let new_hash = tokens::hash(&token);
+    let presented = presented.to_owned();
     let result = session::Entity::update_many()
         .col_expr(session::Column::TokenHash, Expr::value(new_hash.as_str()))
         .col_expr(
             session::Column::PreviousTokenHash,
-            Expr::value(session.token_hash.as_str()),
+            Expr::value(presented.as_str()),
         )
         .col_expr(session::Column::TokenIssuedAt, Expr::value(now))
         .col_expr(session::Column::LastActiveAt, Expr::value(now))
@@ -458,7 +476,8 @@ pub async fn rotate(
     if result.rows_affected == 0 {
         return Ok(None);
     }
-    session.previous_token_hash = Some(std::mem::replace(&mut session.token_hash, new_hash));
+    session.token_hash = new_hash;
+    session.previous_token_hash = Some(presented);
     session.token_issued_at = now;
     session.last_active_at = now;
     Ok(Some(SecretString::from(token)))

@@ -112,8 +112,8 @@ pub async fn confirm(
         .filter(session::Column::Id.eq(auth.session.id.as_str()))
         .exec(&ctx.db)
         .await?;
-    let mut session = auth.session.clone();
-    let token = rotate_or_fail(ctx, &mut session, now).await?;
+    let token = rotate_or_fail(ctx, auth, now).await?;
+    let session = &auth.session;
     audit::record(
         &ctx.db,
         now,
@@ -130,10 +130,11 @@ pub async fn confirm(
 /// Rotates the token after a privilege change; a concurrent rotation is a conflict to retry.
 pub async fn rotate_or_fail(
     ctx: &AppContext,
-    session: &mut session::Model,
+    auth: &Authenticated,
     now: DateTime<Utc>,
 ) -> Result<SecretString> {
-    sessions::rotate(&ctx.db, session, now)
+    let mut session = auth.session.clone();
+    sessions::rotate(&ctx.db, &mut session, auth.presented_hash(), now)
         .await?
         .ok_or_else(|| {
             Error::conflict(

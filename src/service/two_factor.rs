@@ -434,7 +434,7 @@ pub async fn complete_login(
     }
     let mut session = auth.session.clone();
     session.state = sessions::ACTIVE.to_owned();
-    let token = super::step_up::rotate_or_fail(ctx, &mut session, now).await?;
+    let token = super::step_up::rotate_or_fail(ctx, auth, now).await?;
     sessions::record_login(
         ctx,
         user,

@@ -43,15 +43,29 @@ async fn the_seed_walkthrough_schedules_reports_and_cancels(backend: Backend) {
             .header("content-type", "application/json")
     };
 
+    // The step-up part of the seed, then its deletion part, all with the login cookie.
+    let email_change = || {
+        as_written(reqwest::Method::PUT, "/me/email")
+            .body(json!({ "email": "moved@example.com" }).to_string())
+    };
     assert_error(
-        as_written(reqwest::Method::POST, "/me/delete")
-            .send()
-            .await
-            .expect("request"),
+        email_change().send().await.expect("request"),
         StatusCode::FORBIDDEN,
         "reauthentication_required",
     )
     .await;
+    let confirm = as_written(reqwest::Method::POST, "/auth/confirm")
+        .body(json!({ "password": PASSWORD }).to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(confirm.status(), StatusCode::OK);
+    assert_eq!(
+        email_change().send().await.expect("request").status(),
+        StatusCode::OK
+    );
+    // The seed confirms again before deleting: a second rotation of a token the script never
+    // stored, after which its login cookie must still work.
     let confirm = as_written(reqwest::Method::POST, "/auth/confirm")
         .body(json!({ "password": PASSWORD }).to_string())
         .send()
