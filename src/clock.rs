@@ -37,10 +37,6 @@ impl ManualClock {
         let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
         *now += span(by);
     }
-
-    pub fn set(&self, to: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = to;
-    }
 }
 
 impl Clock for ManualClock {

@@ -37,10 +37,12 @@ use error::ApiError;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "authctl", description = "Authentication service: accounts, device sessions, login history, email verification."),
+    info(title = "authctl", description = "Authentication service: accounts, email verification, device sessions and login history, step-up, two-factor authentication, email and password changes, API keys, account deletion."),
     components(schemas(error::ErrorBody)),
     tags(
-        (name = "accounts"), (name = "sessions"), (name = "verification"), (name = "operations"),
+        (name = "accounts"), (name = "sessions"), (name = "verification"), (name = "step-up"),
+        (name = "two-factor"), (name = "account"), (name = "api-keys"), (name = "deletion"),
+        (name = "operations"),
     )
 )]
 struct ApiDoc;
