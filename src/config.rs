@@ -39,6 +39,7 @@ pub struct Config {
     pub password_reset: PasswordResetConfig,
     pub email_change: EmailChangeConfig,
     pub api_keys: ApiKeysConfig,
+    pub saml: SamlConfig,
 }
 
 impl Default for Config {
@@ -62,6 +63,7 @@ impl Default for Config {
             password_reset: PasswordResetConfig::default(),
             email_change: EmailChangeConfig::default(),
             api_keys: ApiKeysConfig::default(),
+            saml: SamlConfig::default(),
         }
     }
 }
@@ -351,6 +353,36 @@ impl Default for ApiKeysConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct SamlConfig {
+    /// How long a started SSO login (the AuthnRequest and its browser cookie) stays usable.
+    #[serde(with = "humantime_serde")]
+    pub request_ttl: Duration,
+    /// The largest decoded SAML Response accepted, in bytes.
+    pub max_response_bytes: usize,
+    /// Clock difference tolerated with an IdP when checking assertion times.
+    #[serde(with = "humantime_serde")]
+    pub clock_skew: Duration,
+    /// PEM private key that signs our AuthnRequests; unset: one is generated and stored in the
+    /// database (sealed with the server key) on first use. Set together with `sp_cert_file`.
+    pub sp_key_file: Option<PathBuf>,
+    /// PEM certificate published in our SP metadata for `sp_key_file`.
+    pub sp_cert_file: Option<PathBuf>,
+}
+
+impl Default for SamlConfig {
+    fn default() -> Self {
+        Self {
+            request_ttl: Duration::from_secs(10 * 60),
+            max_response_bytes: 256 * 1024,
+            clock_skew: Duration::from_secs(120),
+            sp_key_file: None,
+            sp_cert_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
@@ -501,6 +533,12 @@ impl Config {
             return Err(
                 "set both deletion.webhook_url and deletion.webhook_secret, or neither".into(),
             );
+        }
+        if self.saml.sp_key_file.is_some() != self.saml.sp_cert_file.is_some() {
+            return Err("set both saml.sp_key_file and saml.sp_cert_file, or neither".into());
+        }
+        if self.saml.max_response_bytes < 4096 {
+            return Err("saml.max_response_bytes must be at least 4096".into());
         }
         if self.session.max_per_user == 0 {
             return Err("session.max_per_user must be at least 1".into());

@@ -13,6 +13,7 @@ mod m20261127_000006_create_login_events;
 mod m20261127_000007_create_recovery_codes;
 mod m20261127_000008_create_api_keys;
 mod m20261127_000009_create_deletion_events;
+mod m20261127_000010_create_saml;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_create_recovery_codes::Migration),
             Box::new(m20261127_000008_create_api_keys::Migration),
             Box::new(m20261127_000009_create_deletion_events::Migration),
+            Box::new(m20261127_000010_create_saml::Migration),
         ]
     }
 }

@@ -74,6 +74,16 @@ pub const PLAN: &[Rule] = &[
         policy: Policy::Cascade,
     },
     Rule {
+        table: "sso_identities",
+        column: "user_id",
+        policy: Policy::Cascade,
+    },
+    Rule {
+        table: "user_roles",
+        column: "user_id",
+        policy: Policy::Cascade,
+    },
+    Rule {
         table: "audit_log",
         column: "user_id",
         policy: Policy::Anonymize,

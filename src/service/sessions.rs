@@ -31,12 +31,15 @@ use super::{Actor, ClientInfo, audit, devices, throttle};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
     Password,
+    /// SAML single sign-on.
+    Sso,
 }
 
 impl AuthMethod {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
+            Self::Sso => "sso",
         }
     }
 }

@@ -54,7 +54,7 @@ pub struct NewUser {
 }
 
 /// Validates, hashes and inserts; a taken address (in any case) is a `Conflict`.
-async fn insert(
+pub(crate) async fn insert(
     ctx: &AppContext,
     db: &impl ConnectionTrait,
     new: NewUser,

@@ -1,0 +1,739 @@
+//! The SSO login: `start` (domain lookup, AuthnRequest, browser binding) and `complete` (the
+//! Assertion Consumer Service: every check of SAML.md, then just-in-time provisioning, roles and
+//! a session with method `sso`).
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
+use samael::key_info::{KeyInfo, X509Data};
+use samael::metadata::{EntityDescriptor, KeyDescriptor};
+use samael::schema::Assertion;
+use samael::service_provider::{Error as SamlError, ServiceProvider};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr,
+    TransactionTrait,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::clock::span;
+use crate::context::AppContext;
+use crate::domain::{Email, Name};
+use crate::entity::{saml_provider, saml_replay, saml_request, sso_identity, user, user_role};
+use crate::error::{Error, Result};
+use crate::service::sessions::{self, AuthMethod, NewSession};
+use crate::service::users::{self, NewUser};
+use crate::service::{Actor, ClientInfo, audit, history};
+use crate::tokens;
+
+use super::{LinkPolicy, acs_url, certificates_of, find, group_roles_of, hex, prefilter};
+
+/// Attribute names tried, in order, when a provider does not name its own.
+const EMAIL_ATTRIBUTES: &[&str] = &[
+    "email",
+    "mail",
+    "emailAddress",
+    "urn:oid:0.9.2342.19200300.100.1.3",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+];
+const NAME_ATTRIBUTES: &[&str] = &[
+    "name",
+    "displayName",
+    "cn",
+    "urn:oid:2.16.840.1.113730.3.1.241",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+];
+const GROUP_ATTRIBUTES: &[&str] = &[
+    "groups",
+    "memberOf",
+    "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
+];
+
+/// A started login: where to send the browser, and the cookie that binds the request to it.
+pub struct Started {
+    pub redirect: Url,
+    /// The binding cookie's value (random; the database keeps only its hash).
+    pub binding: String,
+    pub ttl: Duration,
+}
+
+/// A finished login.
+pub struct Completed {
+    pub user: user::Model,
+    pub session: NewSession,
+    /// The path the browser goes to now (stored at `start`, never taken from the IdP).
+    pub target: String,
+    pub created: bool,
+}
+
+/// The answer to `GET /sso/lookup`.
+pub async fn lookup(ctx: &AppContext, raw_email: &str) -> Result<Option<String>> {
+    let email = Email::parse(raw_email)?;
+    Ok(super::provider_for_domain(&ctx.db, email.domain())
+        .await?
+        .map(|p| p.name))
+}
+
+/// Checks a post-login target: a path on this site, never another origin.
+pub fn safe_target(raw: Option<&str>) -> Result<String> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok("/".into());
+    };
+    let fine = raw.starts_with('/')
+        && !raw.starts_with("//")
+        && !raw.starts_with("/\\")
+        && raw.len() <= 2048
+        && !raw.chars().any(|c| c.is_control() || c == '\\');
+    if fine {
+        Ok(raw.to_owned())
+    } else {
+        Err(Error::invalid(
+            "invalid_redirect",
+            "the redirect target must be a path on this site, such as /account",
+        ))
+    }
+}
+
+/// `GET /sso/login`: picks the provider (by address domain or by name), stores a request with
+/// a 256-bit ID bound to a new browser cookie, and returns the IdP URL carrying a signed
+/// AuthnRequest (HTTP-Redirect binding).
+pub async fn start(
+    ctx: &AppContext,
+    email: Option<&str>,
+    provider: Option<&str>,
+    target: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Started> {
+    let target = safe_target(target)?;
+    let provider = match (email, provider) {
+        (_, Some(name)) => find(&ctx.db, name).await?,
+        (Some(raw), None) => {
+            let email = Email::parse(raw)?;
+            super::provider_for_domain(&ctx.db, email.domain())
+                .await?
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "sso_not_configured",
+                        format!("no single sign-on provider serves {}", email.domain()),
+                    )
+                })?
+        }
+        (None, None) => {
+            return Err(Error::invalid(
+                "email_or_provider_required",
+                "give ?email=<address> or ?provider=<name>",
+            ));
+        }
+    };
+    let key = super::sp_key(ctx).await?;
+    let id = format!("_{}", tokens::generate());
+    let binding = tokens::generate();
+    let ttl = ctx.config.saml.request_ttl;
+    saml_request::Entity::insert(saml_request::ActiveModel {
+        id: Set(id.clone()),
+        provider_id: Set(provider.id.clone()),
+        binding_hash: Set(tokens::hash(&binding)),
+        target: Set(target),
+        created_at: Set(now),
+        expires_at: Set(now + span(ttl)),
+    })
+    .exec_without_returning(&ctx.db)
+    .await?;
+    let sp = service_provider(ctx, &provider, EntityDescriptor::default());
+    let internal = |e: Box<dyn std::error::Error>| {
+        Error::Internal(anyhow::anyhow!("cannot build the AuthnRequest: {e}"))
+    };
+    let mut request = sp
+        .make_authentication_request(&provider.sso_url)
+        .map_err(internal)?;
+    request.id = id;
+    request.issue_instant = now;
+    let redirect = request
+        .signed_redirect("", &key.key)
+        .map_err(internal)?
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the AuthnRequest has no destination")))?;
+    Ok(Started {
+        redirect,
+        binding,
+        ttl,
+    })
+}
+
+fn service_provider(
+    ctx: &AppContext,
+    provider: &saml_provider::Model,
+    idp_metadata: EntityDescriptor,
+) -> ServiceProvider {
+    ServiceProvider {
+        entity_id: Some(super::sp_entity_id(&ctx.config)),
+        acs_url: Some(acs_url(&ctx.config, &provider.name)),
+        idp_metadata,
+        allow_idp_initiated: false,
+        max_clock_skew: chrono::Duration::from_std(ctx.config.saml.clock_skew)
+            .unwrap_or_else(|_| chrono::Duration::seconds(120)),
+        allowed_signature_algorithms: Some(vec![
+            AllowedSignatureAlgorithm::RsaSha256,
+            AllowedSignatureAlgorithm::RsaSha384,
+            AllowedSignatureAlgorithm::RsaSha512,
+            AllowedSignatureAlgorithm::EcdsaSha256,
+            AllowedSignatureAlgorithm::EcdsaSha384,
+            AllowedSignatureAlgorithm::EcdsaSha512,
+        ]),
+        ..ServiceProvider::default()
+    }
+}
+
+/// The provider's stored metadata with exactly its accepted signing certificates.
+fn idp_descriptor(provider: &saml_provider::Model) -> Option<EntityDescriptor> {
+    let mut descriptor: EntityDescriptor = provider.metadata_xml.parse().ok()?;
+    let certificates = certificates_of(provider);
+    if certificates.is_empty() {
+        return None;
+    }
+    let keys = vec![KeyDescriptor {
+        key_use: Some("signing".into()),
+        key_info: KeyInfo {
+            id: None,
+            x509_data: Some(X509Data {
+                certificates: certificates
+                    .iter()
+                    .map(|c| samael::crypto::mime_encode_x509_cert(&CertificateDer::from(c.clone())))
+                    .collect(),
+            }),
+        },
+        encryption_methods: None,
+    }];
+    let idps = descriptor.idp_sso_descriptors.as_mut()?;
+    for idp in idps.iter_mut() {
+        idp.key_descriptors = keys.clone();
+    }
+    descriptor.entity_id = Some(provider.entity_id.clone());
+    Some(descriptor)
+}
+
+/// Why a Response was refused: audited, never shown.
+enum Fail {
+    Refused {
+        reason: &'static str,
+        user_id: Option<String>,
+    },
+    Error(Error),
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Self::Error(e)
+    }
+}
+
+impl From<sea_orm::DbErr> for Fail {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Error(e.into())
+    }
+}
+
+fn refuse(reason: &'static str) -> Fail {
+    Fail::Refused {
+        reason,
+        user_id: None,
+    }
+}
+
+/// The generic answer to every refused Response.
+pub fn failed() -> Error {
+    Error::forbidden(
+        "sso_failed",
+        "single sign-on did not succeed; start again from your login page",
+    )
+}
+
+/// `POST /saml/{provider}/acs`.
+pub async fn complete(
+    ctx: &AppContext,
+    provider_name: &str,
+    saml_response: &str,
+    binding: Option<&str>,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Completed> {
+    match verify_and_sign_in(ctx, provider_name, saml_response, binding, client, now).await {
+        Ok(done) => Ok(done),
+        Err(Fail::Error(e)) => Err(e),
+        Err(Fail::Refused { reason, user_id }) => {
+            tracing::info!(provider = provider_name, reason, "SAML response refused");
+            audit::record(
+                &ctx.db,
+                now,
+                &Actor::Anonymous,
+                "sso_rejected",
+                user_id.as_deref(),
+                Some(client),
+                json!({ "provider": provider_name, "reason": reason }),
+            )
+            .await?;
+            Err(failed())
+        }
+    }
+}
+
+fn samael_reason(e: &SamlError) -> &'static str {
+    match e {
+        SamlError::FailedToValidateSignature => "invalid_signature",
+        SamlError::DestinationValidationError { .. } => "destination",
+        SamlError::AssertionRecipientMismatch { .. } => "recipient",
+        SamlError::AssertionConditionAudienceRestrictionFailed { .. } => "audience",
+        SamlError::ResponseInResponseToInvalid { .. }
+        | SamlError::AssertionInResponseToInvalid { .. } => "in_response_to",
+        SamlError::AssertionExpired { .. }
+        | SamlError::ResponseExpired { .. }
+        | SamlError::AssertionConditionExpired { .. }
+        | SamlError::AssertionSubjectConfirmationExpired { .. } => "expired",
+        SamlError::AssertionConditionExpiredBefore { .. }
+        | SamlError::AssertionSubjectConfirmationExpiredBefore { .. } => "not_yet_valid",
+        SamlError::AssertionIssuerMismatch { .. } | SamlError::ResponseIssuerMismatch { .. } => {
+            "issuer"
+        }
+        SamlError::ResponseBadStatusCode { .. } => "idp_status",
+        SamlError::AssertionBearerSubjectConfirmationMissing
+        | SamlError::AssertionSubjectConfirmationMissing => "subject_confirmation",
+        _ => "invalid_response",
+    }
+}
+
+fn decode(ctx: &AppContext, raw: &str) -> std::result::Result<String, Fail> {
+    let max = ctx.config.saml.max_response_bytes;
+    if raw.len() > max / 3 * 4 + 8 + raw.len() / 64 * 2 {
+        return Err(refuse("too_large"));
+    }
+    let compact: String = raw.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| refuse("bad_encoding"))?;
+    if bytes.len() > max {
+        return Err(refuse("too_large"));
+    }
+    String::from_utf8(bytes).map_err(|_| refuse("bad_encoding"))
+}
+
+async fn verify_and_sign_in(
+    ctx: &AppContext,
+    provider_name: &str,
+    saml_response: &str,
+    binding: Option<&str>,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> std::result::Result<Completed, Fail> {
+    let provider = match find(&ctx.db, provider_name).await {
+        Ok(p) => p,
+        Err(Error::NotFound(_)) => return Err(refuse("unknown_provider")),
+        Err(e) => return Err(e.into()),
+    };
+    let xml = decode(ctx, saml_response)?;
+    prefilter::check(&xml).map_err(|r| refuse(r.0))?;
+
+    // The request this browser started; consumed now, whatever happens next.
+    let binding = binding.ok_or_else(|| refuse("unsolicited"))?;
+    let request = saml_request::Entity::find()
+        .filter(saml_request::Column::BindingHash.eq(tokens::hash(binding)))
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| refuse("no_pending_request"))?;
+    let consumed = saml_request::Entity::delete_by_id(request.id.as_str())
+        .exec(&ctx.db)
+        .await?
+        .rows_affected;
+    if consumed != 1 {
+        return Err(refuse("request_already_used"));
+    }
+    if request.provider_id != provider.id {
+        return Err(refuse("request_for_another_provider"));
+    }
+    if request.expires_at <= now {
+        return Err(refuse("request_expired"));
+    }
+
+    let descriptor = idp_descriptor(&provider).ok_or_else(|| refuse("provider_unusable"))?;
+    let sp = service_provider(ctx, &provider, descriptor);
+    let request_id = request.id.clone();
+    // samael and xmlsec run on a blocking thread: a panic there ends this login, not the server.
+    let verified = tokio::task::spawn_blocking(move || {
+        sp.parse_xml_response(&xml, Some(&[request_id.as_str()]))
+            .map_err(|e| samael_reason(&e))
+    })
+    .await;
+    let assertion = match verified {
+        Ok(Ok(assertion)) => assertion,
+        Ok(Err(reason)) => return Err(refuse(reason)),
+        Err(_) => return Err(refuse("parser_failure")),
+    };
+    let checked = check_assertion(ctx, &provider, &request, &assertion, now)?;
+
+    // Replay cache: the first use of an assertion ID inserts it; any later one fails.
+    let replay_key = hex(&Sha256::digest(
+        format!("{}\n{}", provider.entity_id, assertion.id).as_bytes(),
+    ));
+    let inserted = saml_replay::Entity::insert(saml_replay::ActiveModel {
+        key: Set(replay_key),
+        expires_at: Set(checked.expires_at + span(ctx.config.saml.clock_skew)),
+    })
+    .exec_without_returning(&ctx.db)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(refuse("replayed"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+
+    let attributes = Attributes::of(&assertion);
+    let email = match &provider.email_attribute {
+        Some(name) => attributes.first(name),
+        None => EMAIL_ATTRIBUTES
+            .iter()
+            .find_map(|name| attributes.first(name))
+            .or_else(|| Some(checked.name_id.clone())),
+    };
+    let email = email
+        .and_then(|e| Email::parse(&e).ok())
+        .ok_or_else(|| refuse("email_missing"))?;
+    let domain = email.domain().to_ascii_lowercase();
+    match super::provider_for_domain(&ctx.db, &domain).await? {
+        Some(owner) if owner.id == provider.id => {}
+        _ => return Err(refuse("domain_not_owned")),
+    }
+    let name = match &provider.name_attribute {
+        Some(attr) => attributes.first(attr),
+        None => NAME_ATTRIBUTES.iter().find_map(|n| attributes.first(n)),
+    };
+    let name = name
+        .and_then(|n| Name::parse(&n).ok())
+        .or_else(|| Name::parse(email.as_str().split('@').next().unwrap_or("user")).ok())
+        .map(Name::into_inner)
+        .unwrap_or_else(|| "SSO user".into());
+    let groups = match &provider.groups_attribute {
+        Some(attr) => attributes.all(attr),
+        None => GROUP_ATTRIBUTES
+            .iter()
+            .map(|n| attributes.all(n))
+            .find(|g| !g.is_empty())
+            .unwrap_or_default(),
+    };
+
+    let (user, created) =
+        resolve_user(ctx, &provider, &checked.name_id, &email, &name, client, now).await?;
+    if user.disabled_at.is_some() {
+        return Err(Fail::Refused {
+            reason: "account_disabled",
+            user_id: Some(user.id),
+        });
+    }
+    let roles = set_roles(ctx, &provider, &user.id, &groups, now).await?;
+
+    let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
+    let session = sessions::create(
+        &ctx.db,
+        &ctx.config,
+        &user.id,
+        AuthMethod::Sso,
+        client,
+        now,
+    )
+    .await?;
+    sessions::record_login(
+        ctx,
+        &user,
+        &session.session,
+        client,
+        now,
+        new_ip,
+        json!({ "method": AuthMethod::Sso.as_str(), "provider": provider.name, "roles": roles }),
+    )
+    .await?;
+    saml_provider::Entity::update_many()
+        .col_expr(saml_provider::Column::LastLoginAt, Expr::value(now))
+        .filter(saml_provider::Column::Id.eq(provider.id.as_str()))
+        .exec(&ctx.db)
+        .await?;
+    Ok(Completed {
+        user,
+        session,
+        target: request.target,
+        created,
+    })
+}
+
+struct Checked {
+    name_id: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// What samael leaves optional or checks with its own clock, checked again with ours.
+fn check_assertion(
+    ctx: &AppContext,
+    provider: &saml_provider::Model,
+    request: &saml_request::Model,
+    assertion: &Assertion,
+    now: DateTime<Utc>,
+) -> std::result::Result<Checked, Fail> {
+    let skew = span(ctx.config.saml.clock_skew);
+    if assertion.issuer.value.as_deref() != Some(provider.entity_id.as_str()) {
+        return Err(refuse("issuer"));
+    }
+    if assertion.issue_instant > now + skew {
+        return Err(refuse("not_yet_valid"));
+    }
+    let conditions = assertion
+        .conditions
+        .as_ref()
+        .ok_or_else(|| refuse("no_conditions"))?;
+    let audience = super::sp_entity_id(&ctx.config);
+    let restricted = conditions
+        .audience_restrictions
+        .as_ref()
+        .is_some_and(|rs| !rs.is_empty() && rs.iter().all(|r| r.audience.contains(&audience)));
+    if !restricted {
+        return Err(refuse("audience"));
+    }
+    let expires_at = conditions
+        .not_on_or_after
+        .ok_or_else(|| refuse("no_expiry"))?;
+    if now >= expires_at + skew {
+        return Err(refuse("expired"));
+    }
+    if conditions.not_before.is_some_and(|nb| now + skew < nb) {
+        return Err(refuse("not_yet_valid"));
+    }
+    let subject = assertion
+        .subject
+        .as_ref()
+        .ok_or_else(|| refuse("no_name_id"))?;
+    let name_id = subject
+        .name_id
+        .as_ref()
+        .map(|n| n.value.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| refuse("no_name_id"))?;
+    let acs = acs_url(&ctx.config, &provider.name);
+    let confirmed = subject
+        .subject_confirmations
+        .iter()
+        .flatten()
+        .filter(|c| c.method.as_deref() == Some("urn:oasis:names:tc:SAML:2.0:cm:bearer"))
+        .filter_map(|c| c.subject_confirmation_data.as_ref())
+        .any(|d| {
+            d.recipient.as_deref() == Some(acs.as_str())
+                && d.in_response_to.as_deref() == Some(request.id.as_str())
+                && d.not_on_or_after.is_some_and(|t| now < t + skew)
+                && d.not_before.is_none_or(|t| now + skew >= t)
+        });
+    if !confirmed {
+        return Err(refuse("subject_confirmation"));
+    }
+    Ok(Checked {
+        name_id,
+        expires_at,
+    })
+}
+
+/// The attribute values of an assertion, by attribute Name (or FriendlyName).
+struct Attributes(Vec<(Option<String>, Option<String>, Vec<String>)>);
+
+impl Attributes {
+    fn of(assertion: &Assertion) -> Self {
+        Self(
+            assertion
+                .attribute_statements
+                .iter()
+                .flatten()
+                .flat_map(|s| s.attributes.iter())
+                .map(|a| {
+                    (
+                        a.name.clone(),
+                        a.friendly_name.clone(),
+                        a.values
+                            .iter()
+                            .filter_map(|v| v.value.as_deref())
+                            .map(|v| v.trim().to_owned())
+                            .filter(|v| !v.is_empty())
+                            .collect(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn all(&self, wanted: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(name, friendly, _)| {
+                name.as_deref() == Some(wanted) || friendly.as_deref() == Some(wanted)
+            })
+            .flat_map(|(_, _, values)| values.iter().cloned())
+            .collect()
+    }
+
+    fn first(&self, wanted: &str) -> Option<String> {
+        self.all(wanted).into_iter().next()
+    }
+}
+
+/// Finds the user of (IdP entity ID, NameID); links an existing account when the provider's
+/// policy allows it; creates one otherwise.
+async fn resolve_user(
+    ctx: &AppContext,
+    provider: &saml_provider::Model,
+    name_id: &str,
+    email: &Email,
+    name: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> std::result::Result<(user::Model, bool), Fail> {
+    let txn = ctx.db.begin().await?;
+    let identity = sso_identity::Entity::find()
+        .filter(sso_identity::Column::IdpEntityId.eq(provider.entity_id.as_str()))
+        .filter(sso_identity::Column::NameId.eq(name_id))
+        .one(&txn)
+        .await?;
+    if let Some(identity) = identity {
+        let user = user::Entity::find_by_id(identity.user_id.as_str())
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        let user = if user.name != name {
+            let mut active: user::ActiveModel = user.into();
+            active.name = Set(name.to_owned());
+            active.updated_at = Set(now);
+            user::Entity::update(active).exec(&txn).await?
+        } else {
+            user
+        };
+        sso_identity::Entity::update_many()
+            .col_expr(sso_identity::Column::LastLoginAt, Expr::value(now))
+            .col_expr(
+                sso_identity::Column::ProviderId,
+                Expr::value(provider.id.clone()),
+            )
+            .filter(sso_identity::Column::Id.eq(identity.id.as_str()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        return Ok((user, false));
+    }
+    let existing = users::find_by_email(&txn, email).await?;
+    let (user, created) = match existing {
+        Some(user) => {
+            let policy = LinkPolicy::parse(&provider.link_policy).unwrap_or(LinkPolicy::None);
+            if policy != LinkPolicy::VerifiedEmail || user.email_verified_at.is_none() {
+                return Err(Fail::Refused {
+                    reason: "account_exists_not_linked",
+                    user_id: Some(user.id),
+                });
+            }
+            audit::record(
+                &txn,
+                now,
+                &Actor::System,
+                "sso_linked",
+                Some(&user.id),
+                Some(client),
+                json!({ "provider": provider.name }),
+            )
+            .await?;
+            (user, false)
+        }
+        None => {
+            let new = NewUser {
+                email: email.as_str().to_owned(),
+                name: name.to_owned(),
+                password: None,
+                verified: true,
+            };
+            let user = users::insert(ctx, &txn, new, now).await?;
+            audit::record(
+                &txn,
+                now,
+                &Actor::System,
+                "user_created",
+                Some(&user.id),
+                Some(client),
+                json!({ "verified": true, "email": user.email, "via": "sso", "provider": provider.name }),
+            )
+            .await?;
+            (user, true)
+        }
+    };
+    sso_identity::Entity::insert(sso_identity::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        user_id: Set(user.id.clone()),
+        idp_entity_id: Set(provider.entity_id.clone()),
+        name_id: Set(name_id.to_owned()),
+        provider_id: Set(provider.id.clone()),
+        created_at: Set(now),
+        last_login_at: Set(now),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok((user, created))
+}
+
+/// Replaces the roles this provider gave the user with those its groups map to now (plus the
+/// provider's default role). Returns the user's roles from this provider.
+async fn set_roles(
+    ctx: &AppContext,
+    provider: &saml_provider::Model,
+    user_id: &str,
+    groups: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let mut roles: Vec<String> = group_roles_of(provider)
+        .into_iter()
+        .filter(|m| groups.iter().any(|g| g == &m.group))
+        .map(|m| m.role)
+        .chain(provider.default_role.clone())
+        .collect();
+    roles.sort();
+    roles.dedup();
+    let source = super::role_source(&provider.name);
+    let txn = ctx.db.begin().await?;
+    user_role::Entity::delete_many()
+        .filter(user_role::Column::UserId.eq(user_id))
+        .filter(user_role::Column::Source.eq(source.as_str()))
+        .exec(&txn)
+        .await?;
+    for role in &roles {
+        let exists = user_role::Entity::find_by_id((user_id.to_owned(), role.clone()))
+            .one(&txn)
+            .await?
+            .is_some();
+        if !exists {
+            user_role::Entity::insert(user_role::ActiveModel {
+                user_id: Set(user_id.to_owned()),
+                role: Set(role.clone()),
+                source: Set(source.clone()),
+                created_at: Set(now),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(roles)
+}
+
+/// A user's roles, sorted.
+pub async fn roles_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Vec<String>> {
+    let mut roles: Vec<String> = user_role::Entity::find()
+        .filter(user_role::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.role)
+        .collect();
+    roles.sort();
+    Ok(roles)
+}
