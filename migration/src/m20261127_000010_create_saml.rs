@@ -116,14 +116,38 @@ impl MigrationTrait for Migration {
                             .unique_key(),
                     )
                     .col(ColumnDef::new(SamlProviders::SsoUrl).text().not_null())
-                    .col(ColumnDef::new(SamlProviders::Certificates).text().not_null())
+                    .col(
+                        ColumnDef::new(SamlProviders::Certificates)
+                            .text()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(SamlProviders::MetadataXml).text().not_null())
-                    .col(ColumnDef::new(SamlProviders::EmailAttribute).string_len(512).null())
-                    .col(ColumnDef::new(SamlProviders::NameAttribute).string_len(512).null())
-                    .col(ColumnDef::new(SamlProviders::GroupsAttribute).string_len(512).null())
+                    .col(
+                        ColumnDef::new(SamlProviders::EmailAttribute)
+                            .string_len(512)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(SamlProviders::NameAttribute)
+                            .string_len(512)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(SamlProviders::GroupsAttribute)
+                            .string_len(512)
+                            .null(),
+                    )
                     .col(ColumnDef::new(SamlProviders::GroupRoles).text().not_null())
-                    .col(ColumnDef::new(SamlProviders::DefaultRole).string_len(100).null())
-                    .col(ColumnDef::new(SamlProviders::LinkPolicy).string_len(32).not_null())
+                    .col(
+                        ColumnDef::new(SamlProviders::DefaultRole)
+                            .string_len(100)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(SamlProviders::LinkPolicy)
+                            .string_len(32)
+                            .not_null(),
+                    )
                     .col(at(SamlProviders::CreatedAt))
                     .col(at(SamlProviders::UpdatedAt))
                     .col(
@@ -144,7 +168,11 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(SamlDomains::ProviderId).string_len(36).not_null())
+                    .col(
+                        ColumnDef::new(SamlDomains::ProviderId)
+                            .string_len(36)
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(SamlDomains::Table, SamlDomains::ProviderId)
@@ -173,8 +201,16 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(SamlRequests::ProviderId).string_len(36).not_null())
-                    .col(ColumnDef::new(SamlRequests::BindingHash).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(SamlRequests::ProviderId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SamlRequests::BindingHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(SamlRequests::Target).text().not_null())
                     .col(at(SamlRequests::CreatedAt))
                     .col(at(SamlRequests::ExpiresAt))
@@ -229,10 +265,26 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(SsoIdentities::UserId).string_len(36).not_null())
-                    .col(ColumnDef::new(SsoIdentities::IdpEntityId).string_len(1024).not_null())
-                    .col(ColumnDef::new(SsoIdentities::NameId).string_len(1024).not_null())
-                    .col(ColumnDef::new(SsoIdentities::ProviderId).string_len(36).not_null())
+                    .col(
+                        ColumnDef::new(SsoIdentities::UserId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SsoIdentities::IdpEntityId)
+                            .string_len(1024)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SsoIdentities::NameId)
+                            .string_len(1024)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SsoIdentities::ProviderId)
+                            .string_len(36)
+                            .not_null(),
+                    )
                     .col(at(SsoIdentities::CreatedAt))
                     .col(at(SsoIdentities::LastLoginAt))
                     .foreign_key(

@@ -13,6 +13,7 @@ pub mod completions;
 pub mod deletion;
 pub mod migrate;
 pub mod output;
+pub mod saml;
 pub mod serve;
 pub mod sessions;
 pub mod users;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// SAML single sign-on: register identity providers for e-mail domains.
+    #[command(subcommand)]
+    Saml(saml::SamlCommand),
     /// Print shell completions, or write every shell's file into a folder.
     Completions(completions::CompletionsArgs),
 }
@@ -115,6 +119,7 @@ impl Cli {
             Command::Apikeys(cmd) => cmd.run(&global.context().await?, &global).await,
             Command::Deletion(cmd) => cmd.run(&global.context().await?, &global).await,
             Command::Audit(cmd) => cmd.run(&global.context().await?, &global).await,
+            Command::Saml(cmd) => cmd.run(&global.context().await?, &global).await,
         }
     }
 }

@@ -136,6 +136,10 @@ impl SessionsCommand {
                                     "expired deletion events".into(),
                                     report.deletion_events.to_string(),
                                 ],
+                                vec![
+                                    "expired SAML requests and replay entries".into(),
+                                    report.saml.to_string(),
+                                ],
                             ],
                         );
                         Ok(())

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use crate::context::AppContext;
 use crate::entity::user;
 use crate::service::users::{self, NewUser, UserView};
-use crate::service::{Actor, history};
+use crate::service::{Actor, history, saml};
 
 use super::output::{self, Output};
 use super::{GlobalArgs, explain, find_user};
@@ -73,8 +73,23 @@ fn rows(u: &user::Model) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn show(output: Output, u: &user::Model) -> anyhow::Result<()> {
-    output::record(output, &UserView::from(u), rows(u))
+async fn show(ctx: &AppContext, output: Output, u: &user::Model) -> anyhow::Result<()> {
+    let view = UserView::with_roles(u, &ctx.db).await?;
+    let mut rows = rows(u);
+    let roles = view.roles.clone().unwrap_or_default();
+    rows.push((
+        "roles",
+        if roles.is_empty() {
+            "-".into()
+        } else {
+            roles.join(", ")
+        },
+    ));
+    let identities = saml::identities_of(&ctx.db, &u.id).await?;
+    if !identities.is_empty() {
+        rows.push(("sso", identities.join("; ")));
+    }
+    output::record(output, &view, rows)
 }
 
 fn read_password(password_stdin: bool, no_password: bool) -> anyhow::Result<Option<SecretString>> {
@@ -134,7 +149,7 @@ impl UsersCommand {
                 }
                 Ok(())
             }
-            Self::Show { email } => show(global.output, &find_user(ctx, &email).await?),
+            Self::Show { email } => show(ctx, global.output, &find_user(ctx, &email).await?).await,
             Self::Create {
                 email,
                 name,
@@ -152,13 +167,13 @@ impl UsersCommand {
                 let user = users::create(ctx, &actor, new, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
-                show(global.output, &user)
+                show(ctx, global.output, &user).await
             }
             Self::Verify { email } => {
                 let user = users::mark_verified(ctx, &actor, &email, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
-                show(global.output, &user)
+                show(ctx, global.output, &user).await
             }
             Self::Disable { email } => {
                 let user = find_user(ctx, &email).await?;
@@ -172,7 +187,7 @@ impl UsersCommand {
                 if global.output == Output::Table {
                     eprintln!("{} is disabled; {ended} session(s) ended.", user.email);
                 }
-                show(global.output, &user)
+                show(ctx, global.output, &user).await
             }
             Self::History { email, limit } => {
                 let user = find_user(ctx, &email).await?;
@@ -204,7 +219,7 @@ impl UsersCommand {
                 let user = users::enable(ctx, &actor, &email, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
-                show(global.output, &user)
+                show(ctx, global.output, &user).await
             }
         }
     }

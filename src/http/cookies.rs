@@ -22,7 +22,11 @@ pub fn cookie_name(config: &Config) -> &'static str {
 
 /// The session token from the `Cookie` header, if any.
 pub fn session_token<'h>(headers: &'h HeaderMap, config: &Config) -> Option<&'h str> {
-    let name = cookie_name(config);
+    named(headers, cookie_name(config))
+}
+
+/// The value of the cookie `name` from the `Cookie` header, if any.
+pub fn named<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -49,6 +53,31 @@ pub fn set_session(config: &Config, token: &SecretString) -> HeaderValue {
         token.expose_secret(),
         config.session.absolute_timeout.as_secs(),
     )
+}
+
+/// The SAML request-binding cookie's name (`__Host-` prefixed under https).
+pub fn saml_cookie_name(config: &Config) -> &'static str {
+    if config.is_https() {
+        "__Host-authctl_saml"
+    } else {
+        "authctl_saml"
+    }
+}
+
+/// `Set-Cookie` binding a started SSO login to this browser. The IdP posts the Response back
+/// cross-site, so under https it is `SameSite=None; Secure`; over plain http it carries no
+/// SameSite attribute (browsers still send a fresh cookie on a top-level cross-site POST).
+pub fn set_saml_binding(config: &Config, value: &str, max_age: u64) -> HeaderValue {
+    let same_site = if config.is_https() {
+        "; SameSite=None; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{}={value}; HttpOnly; Path=/; Max-Age={max_age}{same_site}",
+        saml_cookie_name(config)
+    );
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// `Set-Cookie` that removes the session cookie.

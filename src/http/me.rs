@@ -29,16 +29,19 @@ pub struct MeView {
         (status = 200, body = MeView),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ))]
-pub async fn get_me(State(ctx): State<AppContext>, caller: Caller) -> Json<MeView> {
+pub async fn get_me(
+    State(ctx): State<AppContext>,
+    caller: Caller,
+) -> Result<Json<MeView>, ApiError> {
     let step_up_until = caller
         .session
         .as_ref()
         .and_then(|auth| step_up::window_until(&auth.session, &ctx.config, ctx.now()));
-    Json(MeView {
-        user: (&caller.user).into(),
+    Ok(Json(MeView {
+        user: UserView::with_roles(&caller.user, &ctx.db).await?,
         two_factor_enabled: caller.user.totp_enabled_at.is_some(),
         step_up_until,
-    })
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -29,6 +29,7 @@ pub mod health;
 pub mod me;
 pub mod metrics;
 pub mod sessions;
+pub mod sso;
 pub mod step_up;
 pub mod two_factor;
 pub mod verification;
@@ -37,12 +38,12 @@ use error::ApiError;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "authctl", description = "Authentication service: accounts, email verification, device sessions and login history, step-up, two-factor authentication, email and password changes, API keys, account deletion."),
+    info(title = "authctl", description = "Authentication service: accounts, email verification, device sessions and login history, step-up, two-factor authentication, email and password changes, API keys, account deletion, SAML single sign-on."),
     components(schemas(error::ErrorBody)),
     tags(
         (name = "accounts"), (name = "sessions"), (name = "verification"), (name = "step-up"),
         (name = "two-factor"), (name = "account"), (name = "api-keys"), (name = "deletion"),
-        (name = "operations"),
+        (name = "sso"), (name = "operations"),
     )
 )]
 struct ApiDoc;
@@ -89,6 +90,10 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(sessions::revoke))
         .routes(routes!(sessions::revoke_others))
         .routes(routes!(sessions::login_history))
+        .routes(routes!(sso::lookup))
+        .routes(routes!(sso::start))
+        .routes(routes!(sso::acs))
+        .routes(routes!(sso::metadata))
         .routes(routes!(verification::verify_email))
         .routes(routes!(verification::resend))
         .routes(routes!(health::healthz))
@@ -166,7 +171,10 @@ async fn method_not_allowed() -> ApiError {
 /// Refuses state-changing requests that carry the session cookie but come from another site
 /// (`Sec-Fetch-Site: cross-site`/`same-site`, or an `Origin` other than `public_url`'s).
 async fn cross_site_guard(State(ctx): State<AppContext>, req: Request, next: Next) -> Response {
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    // The IdP posts SAML Responses cross-site by design; they are authenticated by their
+    // signature and the request-binding cookie, never by the session cookie.
+    let saml_acs = req.uri().path().starts_with("/saml/") && req.uri().path().ends_with("/acs");
+    let safe = saml_acs || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe && cookies::session_token(req.headers(), &ctx.config).is_some() {
         let fetch_site = req
             .headers()

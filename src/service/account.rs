@@ -251,6 +251,12 @@ pub async fn request_reset(
     let Ok(email) = Email::parse(raw_email) else {
         return Ok(());
     };
+    if super::saml::provider_for_domain(&ctx.db, email.domain())
+        .await?
+        .is_some()
+    {
+        return Err(super::saml::sso_required(email.domain()));
+    }
     let Some(user) = users::find_by_email(&ctx.db, &email).await? else {
         return Ok(());
     };

@@ -19,6 +19,8 @@ pub struct PruneReport {
     pub throttles: u64,
     /// `user.deleted` events past `deletion.events_retention`.
     pub deletion_events: u64,
+    /// Expired SAML requests and replay-cache entries.
+    pub saml: u64,
 }
 
 /// Deletes, `batch` rows at a time, everything that can no longer be used at `now`.
@@ -82,5 +84,6 @@ pub async fn prune(ctx: &AppContext, now: DateTime<Utc>, batch: u64) -> Result<P
         .await?
         .rows_affected;
     report.deletion_events = super::deletion::prune_events(ctx, now).await?;
+    report.saml = super::saml::prune(&ctx.db, now).await?;
     Ok(report)
 }

@@ -224,6 +224,15 @@ pub async fn login(
                 json!({ "method": method, "reason": reason, "email": email.as_ref().map(Email::as_str) }),
             )
             .await?;
+            // An address in a domain that signs in through SSO is told so (which says no more
+            // than `GET /sso/lookup`): SSO-only accounts have no password to try.
+            if let Some(email) = &email
+                && super::saml::provider_for_domain(&ctx.db, email.domain())
+                    .await?
+                    .is_some()
+            {
+                return Err(super::saml::sso_required(email.domain()));
+            }
             return Err(Error::InvalidCredentials);
         }
     };

@@ -28,6 +28,19 @@ pub struct UserView {
     pub email_verified_at: Option<DateTime<Utc>>,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
+    /// The user's roles (from SSO group mappings); present where they were looked up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+}
+
+impl UserView {
+    /// The view with the user's roles filled in.
+    pub async fn with_roles(u: &user::Model, db: &impl ConnectionTrait) -> Result<Self> {
+        Ok(Self {
+            roles: Some(super::saml::login::roles_of(db, &u.id).await?),
+            ..Self::from(u)
+        })
+    }
 }
 
 impl From<&user::Model> for UserView {
@@ -40,6 +53,7 @@ impl From<&user::Model> for UserView {
             email_verified_at: u.email_verified_at,
             disabled: u.disabled_at.is_some(),
             created_at: u.created_at,
+            roles: None,
         }
     }
 }

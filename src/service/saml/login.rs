@@ -199,7 +199,9 @@ fn idp_descriptor(provider: &saml_provider::Model) -> Option<EntityDescriptor> {
             x509_data: Some(X509Data {
                 certificates: certificates
                     .iter()
-                    .map(|c| samael::crypto::mime_encode_x509_cert(&CertificateDer::from(c.clone())))
+                    .map(|c| {
+                        samael::crypto::mime_encode_x509_cert(&CertificateDer::from(c.clone()))
+                    })
                     .collect(),
             }),
         },
@@ -434,15 +436,8 @@ async fn verify_and_sign_in(
     let roles = set_roles(ctx, &provider, &user.id, &groups, now).await?;
 
     let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
-    let session = sessions::create(
-        &ctx.db,
-        &ctx.config,
-        &user.id,
-        AuthMethod::Sso,
-        client,
-        now,
-    )
-    .await?;
+    let session =
+        sessions::create(&ctx.db, &ctx.config, &user.id, AuthMethod::Sso, client, now).await?;
     sessions::record_login(
         ctx,
         &user,

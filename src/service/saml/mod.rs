@@ -94,11 +94,9 @@ pub fn parse_metadata(xml: &str) -> Result<IdpMetadata> {
             "the metadata contains a DOCTYPE, which is not accepted".into(),
         ));
     }
-    let descriptor: EntityDescriptor = xml.parse().map_err(|e| {
-        bad(format!(
-            "the metadata is not a SAML EntityDescriptor ({e})"
-        ))
-    })?;
+    let descriptor: EntityDescriptor = xml
+        .parse()
+        .map_err(|e| bad(format!("the metadata is not a SAML EntityDescriptor ({e})")))?;
     let entity_id = descriptor
         .entity_id
         .clone()
@@ -143,7 +141,11 @@ pub fn parse_metadata(xml: &str) -> Result<IdpMetadata> {
     url::Url::parse(&sso_url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| bad(format!("the SingleSignOnService location `{sso_url}` is not an http(s) URL")))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "the SingleSignOnService location `{sso_url}` is not an http(s) URL"
+            ))
+        })?;
     Ok(IdpMetadata {
         entity_id,
         sso_url,
@@ -169,7 +171,12 @@ pub async fn fetch_metadata(url: &str) -> Result<String> {
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| Error::invalid("invalid_url", format!("`{url}` is not an http(s) URL")))?;
-    let fail = |e: String| Error::invalid("metadata_unavailable", format!("cannot fetch the metadata from {parsed}: {e}"));
+    let fail = |e: String| {
+        Error::invalid(
+            "metadata_unavailable",
+            format!("cannot fetch the metadata from {parsed}: {e}"),
+        )
+    };
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::limited(3))
@@ -225,9 +232,7 @@ fn certificate_info(der: &[u8]) -> CertificateInfo {
     let not_after = openssl::asn1::Asn1Time::from_unix(0)
         .ok()
         .and_then(|epoch| epoch.diff(cert.not_after()).ok())
-        .and_then(|d| {
-            DateTime::from_timestamp(i64::from(d.days) * 86_400 + i64::from(d.secs), 0)
-        });
+        .and_then(|d| DateTime::from_timestamp(i64::from(d.days) * 86_400 + i64::from(d.secs), 0));
     CertificateInfo {
         fingerprint,
         subject,
@@ -275,7 +280,9 @@ fn check_role(raw: &str) -> Result<String> {
     } else {
         Err(Error::invalid(
             "invalid_role",
-            format!("`{raw}` is not a role name (letters, digits, - _ . : and at most 100 characters)"),
+            format!(
+                "`{raw}` is not a role name (letters, digits, - _ . : and at most 100 characters)"
+            ),
         ))
     }
 }
@@ -290,9 +297,7 @@ pub fn normalize_domain(raw: &str) -> Result<String> {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
     if fine {
         Ok(domain)
@@ -316,7 +321,9 @@ fn check_name(raw: &str) -> Result<String> {
     } else {
         Err(Error::invalid(
             "invalid_provider_name",
-            format!("`{raw}` is not a provider name (lower-case letters, digits, - and _, at most 64; it becomes part of the ACS URL)"),
+            format!(
+                "`{raw}` is not a provider name (lower-case letters, digits, - and _, at most 64; it becomes part of the ACS URL)"
+            ),
         ))
     }
 }
@@ -394,7 +401,10 @@ async fn domains_of(db: &impl ConnectionTrait, provider_id: &str) -> Result<Vec<
 async fn view(ctx: &AppContext, p: saml_provider::Model) -> Result<ProviderView> {
     Ok(ProviderView {
         domains: domains_of(&ctx.db, &p.id).await?,
-        certificates: certificates_of(&p).iter().map(|c| certificate_info(c)).collect(),
+        certificates: certificates_of(&p)
+            .iter()
+            .map(|c| certificate_info(c))
+            .collect(),
         group_roles: group_roles_of(&p),
         sp_entity_id: sp_entity_id(&ctx.config),
         acs_url: acs_url(&ctx.config, &p.name),
@@ -465,7 +475,9 @@ async fn claim_domains(
     domains: &[String],
 ) -> Result<()> {
     for domain in domains {
-        if let Some(owner) = saml_domain::Entity::find_by_id(domain.as_str()).one(db).await?
+        if let Some(owner) = saml_domain::Entity::find_by_id(domain.as_str())
+            .one(db)
+            .await?
             && owner.provider_id != provider_id
         {
             let other = saml_provider::Entity::find_by_id(owner.provider_id.as_str())
@@ -619,7 +631,9 @@ pub async fn provider_for_domain(
 pub fn sso_required(domain: &str) -> Error {
     Error::forbidden(
         "sso_required",
-        format!("addresses at {domain} sign in with single sign-on: start at /sso/login?email=<your address>"),
+        format!(
+            "addresses at {domain} sign in with single sign-on: start at /sso/login?email=<your address>"
+        ),
     )
 }
 
@@ -779,11 +793,14 @@ pub async fn sp_key(ctx: &AppContext) -> Result<SpKey> {
             certificate_der,
         });
     }
-    let stored = match saml_sp_key::Entity::find_by_id(SP_KEY_ID).one(&ctx.db).await? {
+    let stored = match saml_sp_key::Entity::find_by_id(SP_KEY_ID)
+        .one(&ctx.db)
+        .await?
+    {
         Some(row) => row,
         None => {
-            let (key_der, cert_pem) =
-                generate_sp_key(&ctx.config).map_err(|e| internal(format!("cannot generate the SAML key: {e}")))?;
+            let (key_der, cert_pem) = generate_sp_key(&ctx.config)
+                .map_err(|e| internal(format!("cannot generate the SAML key: {e}")))?;
             let row = saml_sp_key::ActiveModel {
                 id: Set(SP_KEY_ID.into()),
                 private_key: Set(ctx.key.seal(&ctx.config, &key_der).await?),
@@ -816,7 +833,9 @@ pub async fn sp_key(ctx: &AppContext) -> Result<SpKey> {
     })
 }
 
-fn generate_sp_key(config: &Config) -> std::result::Result<(Vec<u8>, String), openssl::error::ErrorStack> {
+fn generate_sp_key(
+    config: &Config,
+) -> std::result::Result<(Vec<u8>, String), openssl::error::ErrorStack> {
     use openssl::asn1::Asn1Time;
     use openssl::bn::{BigNum, MsbOption};
     use openssl::hash::MessageDigest;
@@ -879,4 +898,140 @@ pub async fn sp_metadata(ctx: &AppContext, name: &str) -> Result<String> {
     descriptor
         .to_string()
         .map_err(|e| internal(format!("cannot write the SP metadata: {e:?}")))
+}
+
+/// A user's SSO identities as `provider: NameID` (for `authctl users show`).
+pub async fn identities_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Vec<String>> {
+    use crate::entity::sso_identity;
+    let identities = sso_identity::Entity::find()
+        .filter(sso_identity::Column::UserId.eq(user_id))
+        .all(db)
+        .await?;
+    let mut out = Vec::with_capacity(identities.len());
+    for identity in identities {
+        let provider = saml_provider::Entity::find_by_id(identity.provider_id.as_str())
+            .one(db)
+            .await?
+            .map(|p| p.name)
+            .unwrap_or_else(|| identity.idp_entity_id.clone());
+        out.push(format!("{provider}: {}", identity.name_id));
+    }
+    Ok(out)
+}
+
+/// Deletes expired pending requests and replay-cache entries; returns how many rows went.
+pub async fn prune(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64> {
+    use crate::entity::{saml_replay, saml_request};
+    let requests = saml_request::Entity::delete_many()
+        .filter(saml_request::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let replays = saml_replay::Entity::delete_many()
+        .filter(saml_replay::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(requests + replays)
+}
+
+/// Proves at startup that signature checking is live (SAML.md: samael without `xmlsec`, or an
+/// IdP without a certificate, accepts anything): an unsigned but otherwise valid Response for a
+/// provider with a signing certificate must be refused for its signature.
+pub fn self_test() -> Result<()> {
+    let fail = |m: &str| Error::Internal(anyhow::anyhow!("SAML self-test failed: {m}"));
+    let (_, cert_pem) =
+        generate_sp_key(&Config::default()).map_err(|_| fail("cannot make a key"))?;
+    let cert = X509::from_pem(cert_pem.as_bytes())
+        .and_then(|c| c.to_der())
+        .map_err(|_| fail("cannot read the certificate"))?;
+    let metadata = format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.self-test"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.self-test/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#,
+        STANDARD.encode(&cert)
+    );
+    let parsed = parse_metadata(&metadata)?;
+    let now = Utc::now();
+    let t = |offset: i64| {
+        (now + chrono::Duration::seconds(offset)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let (sp_id, acs) = (
+        "https://sp.self-test/saml/metadata",
+        "https://sp.self-test/saml/t/acs",
+    );
+    let response = format!(
+        r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0" IssueInstant="{now}" Destination="{acs}" InResponseTo="_q1"><saml:Issuer>https://idp.self-test</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status><saml:Assertion ID="_a1" Version="2.0" IssueInstant="{now}"><saml:Issuer>https://idp.self-test</saml:Issuer><saml:Subject><saml:NameID>forged@self-test.example</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{later}" Recipient="{acs}" InResponseTo="_q1"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{earlier}" NotOnOrAfter="{later}"><saml:AudienceRestriction><saml:Audience>{sp_id}</saml:Audience></saml:AudienceRestriction></saml:Conditions></saml:Assertion></samlp:Response>"#,
+        now = t(0),
+        earlier = t(-60),
+        later = t(300),
+    );
+    let descriptor: EntityDescriptor = parsed
+        .xml
+        .parse()
+        .map_err(|_| fail("cannot read its own metadata"))?;
+    let sp = ServiceProvider {
+        entity_id: Some(sp_id.into()),
+        acs_url: Some(acs.into()),
+        idp_metadata: descriptor,
+        ..ServiceProvider::default()
+    };
+    match sp.parse_xml_response(&response, Some(&["_q1"])) {
+        Err(samael::service_provider::Error::FailedToValidateSignature) => Ok(()),
+        Err(_) => Err(fail(
+            "an unsigned response was refused, but not for its missing signature",
+        )),
+        Ok(_) => Err(fail(
+            "an unsigned response was accepted: signature verification is off (samael built without xmlsec?)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_self_test_passes_with_xmlsec() {
+        self_test().expect("signature checking is live");
+    }
+
+    #[test]
+    fn metadata_without_a_signing_certificate_is_refused() {
+        let xml = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#;
+        let err = parse_metadata(xml).expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidInput {
+                    code: "no_signing_certificate",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let doctype = format!("<!DOCTYPE x>{xml}");
+        assert!(matches!(
+            parse_metadata(&doctype),
+            Err(Error::InvalidInput {
+                code: "invalid_metadata",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn domains_and_roles_are_checked() {
+        assert_eq!(normalize_domain(" @Example.COM ").unwrap(), "example.com");
+        for bad in ["localhost", "exa mple.com", "-x.com", "a..b", ""] {
+            assert!(normalize_domain(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            GroupRole::parse("Engineering Admins=admin").unwrap(),
+            GroupRole {
+                group: "Engineering Admins".into(),
+                role: "admin".into()
+            }
+        );
+        assert!(GroupRole::parse("no-role=").is_err());
+        assert!(GroupRole::parse("g=bad role").is_err());
+    }
 }

@@ -295,12 +295,21 @@ mod tests {
         let good_assertion = assertion("_a", &signature("#_a", ENVELOPED));
         let cases = [
             (
-                format!("<!DOCTYPE x [<!ENTITY e 'x'>]>{}", response(&good_assertion)),
+                format!(
+                    "<!DOCTYPE x [<!ENTITY e 'x'>]>{}",
+                    response(&good_assertion)
+                ),
                 "doctype",
             ),
             (response(&format!("<!-- c -->{good_assertion}")), "comment"),
-            (response(&format!("<?pi x?>{good_assertion}")), "processing_instruction"),
-            (response(&format!("{good_assertion}{good_assertion}")), "duplicate_id"),
+            (
+                response(&format!("<?pi x?>{good_assertion}")),
+                "processing_instruction",
+            ),
+            (
+                response(&format!("{good_assertion}{good_assertion}")),
+                "duplicate_id",
+            ),
             (
                 response(&format!("{good_assertion}{}", assertion("_b", ""))),
                 "several_assertions",
@@ -312,7 +321,10 @@ mod tests {
                 "reference_uri",
             ),
             (
-                response(&assertion("_a", &signature("http://evil.example/x", ENVELOPED))),
+                response(&assertion(
+                    "_a",
+                    &signature("http://evil.example/x", ENVELOPED),
+                )),
                 "reference_uri",
             ),
             (
@@ -327,9 +339,7 @@ mod tests {
                 "assertion_position",
             ),
             (
-                response(&format!(
-                    "{good_assertion}<saml:EncryptedAssertion/>"
-                )),
+                response(&format!("{good_assertion}<saml:EncryptedAssertion/>")),
                 "encrypted_assertion",
             ),
             (
@@ -339,12 +349,18 @@ mod tests {
                 )),
                 "signature_content",
             ),
-            ("<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\">".into(), "malformed_xml"),
+            (
+                "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\">".into(),
+                "malformed_xml",
+            ),
             (
                 "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\"/>".into(),
                 "not_a_response",
             ),
-            (response(&format!("&xxe;{good_assertion}")), "entity_reference"),
+            (
+                response(&format!("&xxe;{good_assertion}")),
+                "entity_reference",
+            ),
         ];
         for (xml, reason) in cases {
             assert_eq!(check(&xml), Err(Refused(reason)), "{xml}");

@@ -1,0 +1,199 @@
+//! SAML single sign-on: domain lookup, starting a login, the Assertion Consumer Service and our
+//! SP metadata.
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::context::AppContext;
+use crate::service::saml::{self, login};
+use crate::service::{Actor, audit};
+
+use super::cookies;
+use super::error::{ApiError, ErrorBody};
+use super::extract::Client;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LookupQuery {
+    /// The address someone is about to sign in with.
+    email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LookupResponse {
+    /// Whether the address's domain signs in through a SAML provider.
+    sso: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    /// Where to send the browser to sign in (when `sso`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    login_url: Option<String>,
+}
+
+/// Is this address's domain served by single sign-on? (For a login page deciding between a
+/// password field and an SSO button.)
+#[utoipa::path(get, path = "/sso/lookup", tag = "sso", params(LookupQuery),
+    responses(
+        (status = 200, body = LookupResponse),
+        (status = 422, description = "Not an e-mail address", body = ErrorBody),
+    ))]
+pub async fn lookup(
+    State(ctx): State<AppContext>,
+    Query(q): Query<LookupQuery>,
+) -> Result<Json<LookupResponse>, ApiError> {
+    let provider = login::lookup(&ctx, &q.email).await?;
+    let login_url = provider.as_ref().map(|_| {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("email", q.email.trim())
+            .finish();
+        format!("{}/sso/login?{query}", ctx.config.public_base())
+    });
+    Ok(Json(LookupResponse {
+        sso: provider.is_some(),
+        provider,
+        login_url,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LoginQuery {
+    /// Pick the provider by the address's domain...
+    email: Option<String>,
+    /// ...or by its name.
+    provider: Option<String>,
+    /// A path on this site to land on after the login (default `/`).
+    redirect: Option<String>,
+}
+
+/// Start an SSO login: redirects to the identity provider with a signed AuthnRequest
+/// (HTTP-Redirect binding) and sets a short-lived cookie binding the request to this browser.
+#[utoipa::path(get, path = "/sso/login", tag = "sso", params(LoginQuery),
+    responses(
+        (status = 302, description = "To the IdP's SSO URL with `SAMLRequest`, `SigAlg` and `Signature`"),
+        (status = 404, description = "No such provider", body = ErrorBody),
+        (status = 422, description = "No provider serves the address's domain, or a bad redirect target", body = ErrorBody),
+    ))]
+pub async fn start(
+    State(ctx): State<AppContext>,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, ApiError> {
+    let started = login::start(
+        &ctx,
+        q.email.as_deref(),
+        q.provider.as_deref(),
+        q.redirect.as_deref(),
+        ctx.now(),
+    )
+    .await?;
+    let location = HeaderValue::from_str(started.redirect.as_str())
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "bad IdP URL"))?;
+    Ok((
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, location),
+            (
+                header::SET_COOKIE,
+                cookies::set_saml_binding(&ctx.config, &started.binding, started.ttl.as_secs()),
+            ),
+        ],
+    )
+        .into_response())
+}
+
+/// The IdP's answer (HTTP-POST binding): on success a session with method `sso` starts and the
+/// browser goes to the target stored when the login started. `RelayState` is ignored.
+#[utoipa::path(post, path = "/saml/{provider}/acs", tag = "sso",
+    params(("provider" = String, Path, description = "The provider's name")),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`SAMLResponse` (base64) and optionally `RelayState`"),
+    responses(
+        (status = 303, description = "Signed in: the session cookie is set, `Location` is the stored target"),
+        (status = 403, description = "`sso_failed`: the response was refused (the reason is in the audit log)", body = ErrorBody),
+        (status = 413, description = "`sso_failed`: the body is too large", body = ErrorBody),
+    ))]
+pub async fn acs(
+    State(ctx): State<AppContext>,
+    Client(client): Client,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let now = ctx.now();
+    // Base64 grows by a third; the form encoding adds a little more.
+    let limit = ctx.config.saml.max_response_bytes / 3 * 4 * 11 / 10 + 4096;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        audit::record(
+            &ctx.db,
+            now,
+            &Actor::Anonymous,
+            "sso_rejected",
+            None,
+            Some(&client),
+            serde_json::json!({ "provider": provider, "reason": "too_large" }),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        let failed = ApiError::from(login::failed());
+        return Err(ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            ..failed
+        });
+    };
+    let saml_response = url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == "SAMLResponse")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let binding = cookies::named(&headers, cookies::saml_cookie_name(&ctx.config));
+    let done = login::complete(&ctx, &provider, &saml_response, binding, &client, now).await;
+    let clear_binding = cookies::set_saml_binding(&ctx.config, "", 0);
+    let done = match done {
+        Ok(done) => done,
+        Err(e) => {
+            let mut response = ApiError::from(e).into_response();
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, clear_binding);
+            return Ok(response);
+        }
+    };
+    let location = HeaderValue::from_str(&done.target).unwrap_or(HeaderValue::from_static("/"));
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, location),
+            (
+                header::SET_COOKIE,
+                cookies::set_session(&ctx.config, &done.session.token),
+            ),
+        ],
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, clear_binding);
+    Ok(response)
+}
+
+/// Our SP metadata for one provider, for the IdP administrator.
+#[utoipa::path(get, path = "/saml/{provider}/metadata", tag = "sso",
+    params(("provider" = String, Path, description = "The provider's name")),
+    responses(
+        (status = 200, description = "SAML 2.0 metadata (EntityDescriptor with SPSSODescriptor)", content_type = "application/samlmetadata+xml"),
+        (status = 404, description = "No such provider", body = ErrorBody),
+    ))]
+pub async fn metadata(
+    State(ctx): State<AppContext>,
+    Path(provider): Path<String>,
+) -> Result<Response, ApiError> {
+    let xml = saml::sp_metadata(&ctx, &provider).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+        xml,
+    )
+        .into_response())
+}
