@@ -150,17 +150,9 @@ pub async fn acs(
         .unwrap_or_default();
     let binding = cookies::named(&headers, cookies::saml_cookie_name(&ctx.config));
     let done = login::complete(&ctx, &provider, &saml_response, binding, &client, now).await;
+    // On failure the cookie stays: the request it pointed to is already consumed.
+    let done = done?;
     let clear_binding = cookies::set_saml_binding(&ctx.config, "", 0);
-    let done = match done {
-        Ok(done) => done,
-        Err(e) => {
-            let mut response = ApiError::from(e).into_response();
-            response
-                .headers_mut()
-                .append(header::SET_COOKIE, clear_binding);
-            return Ok(response);
-        }
-    };
     let location = HeaderValue::from_str(&done.target).unwrap_or(HeaderValue::from_static("/"));
     let mut response = (
         StatusCode::SEE_OTHER,

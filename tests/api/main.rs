@@ -1,6 +1,8 @@
 //! The HTTP tests: one binary, the real app per test on port 0, each on SQLite and on PostgreSQL
 //! when `AUTHCTL_TEST_POSTGRES_URL` is set.
 mod helpers;
+#[path = "../saml/idp.rs"]
+mod idp;
 
 mod account;
 mod api_keys;
@@ -8,6 +10,7 @@ mod deletion;
 mod device_sessions;
 mod http;
 mod login;
+mod saml;
 mod sessions;
 mod signup;
 mod smtp;

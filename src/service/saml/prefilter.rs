@@ -201,6 +201,9 @@ fn element(
     match (ns.as_slice(), local.as_slice()) {
         (ASSERTION_NS, b"Assertion") => {
             *assertions += 1;
+            if *assertions > 1 {
+                return Err(Refused("several_assertions"));
+            }
             if stack.len() != 1 {
                 return Err(Refused("assertion_position"));
             }

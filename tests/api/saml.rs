@@ -1,0 +1,940 @@
+//! SAML single sign-on against Responses signed during the run by a real IdP library (signxml,
+//! `tests/saml/idp.py`): the login flow, just-in-time provisioning and roles, link policies,
+//! and every attack SAML.md lists, each refused with no user, no session and an audit entry.
+use authctl::entity::{audit_log, session, user};
+use authctl::service::Actor;
+use authctl::service::saml::{self, GroupRole, LinkPolicy, NewProvider};
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, body};
+use crate::idp::{self, Idp, KeyKind};
+use crate::on_every_backend;
+
+const ACME: &str = "https://idp.acme.test";
+
+struct Provider<'a> {
+    name: &'a str,
+    domains: &'a [&'a str],
+    email_attribute: Option<&'a str>,
+    name_attribute: Option<&'a str>,
+    groups_attribute: Option<&'a str>,
+    map: &'a [(&'a str, &'a str)],
+    default_role: Option<&'a str>,
+    link: LinkPolicy,
+}
+
+impl Default for Provider<'_> {
+    fn default() -> Self {
+        Self {
+            name: "acme",
+            domains: &["acme.test"],
+            email_attribute: None,
+            name_attribute: None,
+            groups_attribute: None,
+            map: &[("engineering", "developer"), ("admins", "admin")],
+            default_role: None,
+            link: LinkPolicy::None,
+        }
+    }
+}
+
+async fn register(app: &TestApp, idp: &Idp, p: Provider<'_>) {
+    let new = NewProvider {
+        name: p.name.into(),
+        metadata: saml::parse_metadata(&idp.metadata()).expect("metadata"),
+        domains: p.domains.iter().map(|d| d.to_string()).collect(),
+        email_attribute: p.email_attribute.map(Into::into),
+        name_attribute: p.name_attribute.map(Into::into),
+        groups_attribute: p.groups_attribute.map(Into::into),
+        group_roles: p
+            .map
+            .iter()
+            .map(|(g, r)| GroupRole {
+                group: g.to_string(),
+                role: r.to_string(),
+            })
+            .collect(),
+        default_role: p.default_role.map(Into::into),
+        link_policy: p.link,
+    };
+    saml::add(&app.ctx, &Actor::cli(), new, app.clock_now())
+        .await
+        .expect("register the provider");
+}
+
+/// One login in progress: the browser that started it and the AuthnRequest's ID.
+struct Login {
+    browser: reqwest::Client,
+    provider: String,
+    request_id: String,
+}
+
+async fn start(app: &TestApp, browser: &reqwest::Client, query: &str) -> reqwest::Response {
+    browser
+        .get(app.url(&format!("/sso/login?{query}")))
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Starts a login in a new browser for `email`'s provider.
+async fn begin(app: &TestApp, email: &str, provider: &str) -> Login {
+    begin_in(app, TestApp::browser(), email, provider).await
+}
+
+async fn begin_in(app: &TestApp, browser: reqwest::Client, email: &str, provider: &str) -> Login {
+    let response = start(app, &browser, &format!("email={email}")).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let (xml, _) = idp::authn_request(&location);
+    let request_id = idp::attribute(&xml, "ID");
+    Login {
+        browser,
+        provider: provider.into(),
+        request_id,
+    }
+}
+
+impl Login {
+    /// idp.py's inputs for a correct Response to this request, before `extra` overrides.
+    fn fields(&self, app: &TestApp, name_id: &str, extra: Value) -> Value {
+        let acs = app.url(&format!("/saml/{}/acs", self.provider));
+        let mut fields = json!({
+            "destination": acs,
+            "recipient": acs,
+            "audience": app.url("/saml/metadata"),
+            "in_response_to": self.request_id,
+            "name_id": name_id,
+            "attributes": { "email": [name_id] },
+        });
+        for (k, v) in extra.as_object().expect("object").clone() {
+            fields[k] = v;
+        }
+        fields
+    }
+
+    async fn post(&self, app: &TestApp, saml_response: &str) -> reqwest::Response {
+        self.post_with(app, &[("SAMLResponse", saml_response)])
+            .await
+    }
+
+    async fn post_with(&self, app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
+        self.browser
+            .post(app.url(&format!("/saml/{}/acs", self.provider)))
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+async fn me(app: &TestApp, browser: &reqwest::Client) -> Value {
+    let response = browser.get(app.url("/me")).send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    body(response).await
+}
+
+async fn users_named(app: &TestApp, email: &str) -> u64 {
+    user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .count(&app.ctx.db)
+        .await
+        .expect("count")
+}
+
+async fn sessions(app: &TestApp) -> u64 {
+    session::Entity::find()
+        .count(&app.ctx.db)
+        .await
+        .expect("count")
+}
+
+/// The reason of the latest `sso_rejected` audit entry.
+async fn last_rejection(app: &TestApp) -> Option<String> {
+    let row = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("sso_rejected"))
+        .order_by_desc(audit_log::Column::Id)
+        .one(&app.ctx.db)
+        .await
+        .expect("audit")?;
+    let detail: Value = serde_json::from_str(row.detail.as_deref()?).ok()?;
+    detail["reason"].as_str().map(str::to_owned)
+}
+
+/// The Response was refused generically, audited with `reason`, and nothing was created.
+async fn assert_refused(
+    app: &TestApp,
+    case: &str,
+    response: reqwest::Response,
+    reason: &str,
+    sessions_before: u64,
+    nobody: &[&str],
+) {
+    let status = response.status();
+    let payload: Value = response.json().await.expect("a JSON body");
+    assert!(
+        matches!(
+            status,
+            StatusCode::FORBIDDEN | StatusCode::PAYLOAD_TOO_LARGE
+        ),
+        "{case}: status {status} {payload}"
+    );
+    assert_eq!(payload["error"], "sso_failed", "{case}: {payload}");
+    assert_eq!(
+        last_rejection(app).await.as_deref(),
+        Some(reason),
+        "{case}: the audited reason"
+    );
+    assert_eq!(
+        sessions(app).await,
+        sessions_before,
+        "{case}: a session was created"
+    );
+    for email in nobody {
+        assert_eq!(
+            users_named(app, email).await,
+            0,
+            "{case}: {email} was created"
+        );
+    }
+}
+
+on_every_backend!(
+    jit_login_creates_then_updates_the_user_and_recomputes_roles,
+    either_signature_alone_is_enough,
+    a_second_provider_with_other_attribute_names,
+    existing_accounts_are_linked_only_by_policy,
+    sso_domains_are_told_to_use_sso,
+    attacks_are_refused,
+);
+
+async fn jit_login_creates_then_updates_the_user_and_recomputes_roles(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let idp = Idp::new(ACME);
+    register(&app, &idp, Provider::default()).await;
+
+    // The domain lookup a login page makes.
+    let lookup = body(app.get("/sso/lookup?email=Alice@ACME.test").await).await;
+    assert_eq!(lookup["sso"], true);
+    assert_eq!(lookup["provider"], "acme");
+    let other = body(app.get("/sso/lookup?email=bob@example.com").await).await;
+    assert_eq!(other["sso"], false);
+
+    // /sso/login: a signed AuthnRequest with a 256-bit ID, to the IdP, bound to this browser.
+    let browser = TestApp::browser();
+    let response = start(&app, &browser, "email=alice@acme.test&redirect=/welcome").await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        cookie.starts_with("authctl_saml=") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(location.starts_with(&idp.sso_url), "{location}");
+    let (xml, params) = idp::authn_request(&location);
+    let names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["SAMLRequest", "SigAlg", "Signature"]);
+    assert!(
+        params
+            .iter()
+            .any(|(k, v)| k == "SigAlg" && v.ends_with("rsa-sha256"))
+    );
+    let request_id = idp::attribute(&xml, "ID");
+    assert!(request_id.len() > 40, "{request_id}");
+    assert_eq!(
+        idp::attribute(&xml, "AssertionConsumerServiceURL"),
+        app.url("/saml/acme/acs")
+    );
+    let login = Login {
+        browser,
+        provider: "acme".into(),
+        request_id,
+    };
+
+    // The IdP answers; RelayState pointing off-site changes nothing.
+    let signed = idp.sign(login.fields(
+        &app,
+        "alice@acme.test",
+        json!({ "attributes": {
+            "email": ["alice@acme.test"],
+            "name": ["Alice Liddell"],
+            "groups": ["engineering", "admins", "unmapped"],
+        }}),
+    ));
+    let response = login
+        .post_with(
+            &app,
+            &[
+                ("SAMLResponse", &signed),
+                ("RelayState", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/welcome");
+    let me1 = me(&app, &login.browser).await;
+    assert_eq!(me1["email"], "alice@acme.test");
+    assert_eq!(me1["name"], "Alice Liddell");
+    assert_eq!(me1["emailVerified"], true);
+    assert_eq!(me1["roles"], json!(["admin", "developer"]));
+    let alice = user::Entity::find()
+        .filter(user::Column::Email.eq("alice@acme.test"))
+        .one(&app.ctx.db)
+        .await
+        .expect("query")
+        .expect("alice exists");
+    assert!(
+        alice.password_hash.is_none(),
+        "an SSO account has no password"
+    );
+    let sessions = body(
+        login
+            .browser
+            .get(app.url("/me/sessions"))
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(sessions[0]["authMethod"], "sso", "{sessions}");
+
+    // The same response again: the binding cookie went with the successful login.
+    let again = login.post(&app, &signed).await;
+    assert_refused(&app, "replayed response", again, "unsolicited", 1, &[]).await;
+
+    // A later login: the name changes at the IdP, a group is gone: the stale role is dropped.
+    let login = begin(&app, "alice@acme.test", "acme").await;
+    let signed = idp.sign(login.fields(
+        &app,
+        "alice@acme.test",
+        json!({ "attributes": {
+            "email": ["alice@acme.test"],
+            "name": ["Alice Pleasance Liddell"],
+            "groups": ["engineering"],
+        }}),
+    ));
+    let response = login.post(&app, &signed).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/");
+    let me2 = me(&app, &login.browser).await;
+    assert_eq!(me2["id"], me1["id"], "the same account");
+    assert_eq!(me2["name"], "Alice Pleasance Liddell");
+    assert_eq!(me2["roles"], json!(["developer"]));
+    assert_eq!(users_named(&app, "alice@acme.test").await, 1);
+
+    // The provider remembers its last successful login.
+    let view = saml::show(&app.ctx, "acme").await.expect("show");
+    assert!(view.last_login_at.is_some());
+}
+
+async fn either_signature_alone_is_enough(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let idp = Idp::new(ACME);
+    register(&app, &idp, Provider::default()).await;
+    for (who, extra) in [
+        (
+            "assertion-only@acme.test",
+            json!({ "sign_response": false }),
+        ),
+        (
+            "response-only@acme.test",
+            json!({ "sign_assertion": false }),
+        ),
+    ] {
+        let login = begin(&app, who, "acme").await;
+        let response = login
+            .post(&app, &idp.sign(login.fields(&app, who, extra)))
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{who}");
+        assert_eq!(me(&app, &login.browser).await["email"], who);
+    }
+}
+
+async fn a_second_provider_with_other_attribute_names(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let acme = Idp::new(ACME);
+    register(&app, &acme, Provider::default()).await;
+    // Another IdP, ECDSA-signed, with OID attribute names and a default role.
+    let globex = Idp::with_key("https://login.globex.test", KeyKind::Ec);
+    register(
+        &app,
+        &globex,
+        Provider {
+            name: "globex",
+            domains: &["globex.test", "globex-corp.test"],
+            email_attribute: Some("urn:oid:0.9.2342.19200300.100.1.3"),
+            name_attribute: Some("urn:oid:2.16.840.1.113730.3.1.241"),
+            groups_attribute: Some("memberOf"),
+            map: &[("cn=ops,ou=groups", "operator")],
+            default_role: Some("staff"),
+            ..Provider::default()
+        },
+    )
+    .await;
+    let login = begin(&app, "hank@globex-corp.test", "globex").await;
+    let signed = globex.sign(login.fields(
+        &app,
+        "opaque-id-4711",
+        json!({ "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+                "attributes": {
+            "urn:oid:0.9.2342.19200300.100.1.3": ["hank@globex-corp.test"],
+            "urn:oid:2.16.840.1.113730.3.1.241": ["Hank Scorpio"],
+            "memberOf": ["cn=ops,ou=groups", "cn=all,ou=groups"],
+        }}),
+    ));
+    let response = login.post(&app, &signed).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let me = me(&app, &login.browser).await;
+    assert_eq!(me["email"], "hank@globex-corp.test");
+    assert_eq!(me["name"], "Hank Scorpio");
+    assert_eq!(me["roles"], json!(["operator", "staff"]));
+    let list = saml::list(&app.ctx).await.expect("list");
+    assert_eq!(
+        list.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["acme", "globex"]
+    );
+    // A domain belongs to one provider only.
+    let taken = saml::update(
+        &app.ctx,
+        &Actor::cli(),
+        "globex",
+        saml::ProviderChanges {
+            domains: Some(vec!["acme.test".into()]),
+            ..Default::default()
+        },
+        app.clock_now(),
+    )
+    .await
+    .expect_err("acme.test is taken");
+    assert!(
+        taken
+            .to_string()
+            .contains("already belongs to the provider `acme`"),
+        "{taken}"
+    );
+}
+
+async fn existing_accounts_are_linked_only_by_policy(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let idp = Idp::new(ACME);
+    register(&app, &idp, Provider::default()).await;
+    // A password account created before SSO existed for the domain (verified).
+    app.verified_user("carol@acme.test").await;
+    let sign_in = |login: &Login| idp.sign(login.fields(&app, "carol@acme.test", json!({})));
+
+    let login = begin(&app, "carol@acme.test", "acme").await;
+    let before = sessions(&app).await;
+    let response = login.post(&app, &sign_in(&login)).await;
+    assert_refused(
+        &app,
+        "link policy none",
+        response,
+        "account_exists_not_linked",
+        before,
+        &[],
+    )
+    .await;
+
+    saml::update(
+        &app.ctx,
+        &Actor::cli(),
+        "acme",
+        saml::ProviderChanges {
+            link_policy: Some(LinkPolicy::VerifiedEmail),
+            ..Default::default()
+        },
+        app.clock_now(),
+    )
+    .await
+    .expect("update");
+    let login = begin(&app, "carol@acme.test", "acme").await;
+    let response = login.post(&app, &sign_in(&login)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(users_named(&app, "carol@acme.test").await, 1);
+    // The password still works for the linked account.
+    let browser = TestApp::browser();
+    assert_eq!(
+        app.login(&browser, "carol@acme.test", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // An unverified account is never linked, whatever the policy.
+    assert_eq!(
+        app.signup("dave@acme.test").await.status(),
+        StatusCode::CREATED
+    );
+    let login = begin(&app, "dave@acme.test", "acme").await;
+    let before = sessions(&app).await;
+    let response = login
+        .post(
+            &app,
+            &idp.sign(login.fields(&app, "dave@acme.test", json!({}))),
+        )
+        .await;
+    assert_refused(
+        &app,
+        "unverified account",
+        response,
+        "account_exists_not_linked",
+        before,
+        &[],
+    )
+    .await;
+}
+
+async fn sso_domains_are_told_to_use_sso(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let idp = Idp::new(ACME);
+    register(&app, &idp, Provider::default()).await;
+    let login = begin(&app, "erin@acme.test", "acme").await;
+    let response = login
+        .post(
+            &app,
+            &idp.sign(login.fields(&app, "erin@acme.test", json!({}))),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // Password login and reset for an SSO domain point to SSO: for the SSO-only account and for
+    // an address with no account alike (so nothing beyond the domain lookup is revealed).
+    for email in ["erin@acme.test", "nobody@acme.test"] {
+        let response = app
+            .login(&TestApp::browser(), email, "whatever-password")
+            .await;
+        let body = assert_error(response, StatusCode::FORBIDDEN, "sso_required").await;
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("acme.test")
+        );
+        let reset = app
+            .post("/password-reset", &json!({ "email": email }))
+            .await;
+        assert_error(reset, StatusCode::FORBIDDEN, "sso_required").await;
+    }
+    assert!(app.mails().is_empty(), "no reset mail was sent");
+
+    // Starting a login for a domain nobody serves, or to an off-site target, is refused.
+    let browser = TestApp::browser();
+    assert_error(
+        start(&app, &browser, "email=someone@example.com").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "sso_not_configured",
+    )
+    .await;
+    for target in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+    ] {
+        let query = format!("provider=acme&redirect={}", urlencode(target));
+        assert_error(
+            start(&app, &browser, &query).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_redirect",
+        )
+        .await;
+    }
+    // Our SP metadata for the IdP admin.
+    let metadata = app.get("/saml/acme/metadata").await;
+    assert_eq!(metadata.status(), StatusCode::OK);
+    let xml = metadata.text().await.expect("text");
+    assert!(xml.contains(&app.url("/saml/acme/acs")), "{xml}");
+    assert!(
+        xml.contains(&format!("entityID=\"{}\"", app.url("/saml/metadata"))),
+        "{xml}"
+    );
+    assert!(xml.contains("AuthnRequestsSigned=\"true\""), "{xml}");
+}
+
+fn urlencode(raw: &str) -> String {
+    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+}
+
+/// Every attack of SAML.md's list: refused, audited with its reason, nobody created, no session.
+async fn attacks_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let idp = Idp::new(ACME);
+    register(&app, &idp, Provider::default()).await;
+    let other_idp = Idp::new("https://idp.other.test");
+    register(
+        &app,
+        &other_idp,
+        Provider {
+            name: "other",
+            domains: &["other.test"],
+            ..Provider::default()
+        },
+    )
+    .await;
+    let victim = "victim@acme.test";
+    let evil = "mallory@acme.test";
+    let nobody = [victim, evil];
+
+    // Signature stripped: nothing signed at all.
+    let login = begin(&app, victim, "acme").await;
+    let unsigned = idp.sign(login.fields(
+        &app,
+        victim,
+        json!({ "sign_response": false, "sign_assertion": false }),
+    ));
+    assert_refused(
+        &app,
+        "stripped",
+        login.post(&app, &unsigned).await,
+        "unsigned",
+        0,
+        &nobody,
+    )
+    .await;
+
+    // The NameID (and e-mail) changed after signing.
+    let login = begin(&app, victim, "acme").await;
+    let xml = idp.sign_xml(login.fields(&app, victim, json!({})));
+    let tampered = idp::encode(&xml.replace(victim, evil));
+    assert_refused(
+        &app,
+        "tampered",
+        login.post(&app, &tampered).await,
+        "invalid_signature",
+        0,
+        &nobody,
+    )
+    .await;
+
+    // The eight signature-wrapping variants: the pre-filter refuses each outright.
+    for n in 1..=8 {
+        let login = begin(&app, victim, "acme").await;
+        let wrapped = idp.sign(login.fields(
+            &app,
+            victim,
+            json!({ "xsw": n, "evil_name_id": evil, "sign_response": n <= 2 }),
+        ));
+        let response = login.post(&app, &wrapped).await;
+        let reason = last_reason_after(&app, response).await;
+        assert!(
+            [
+                "several_assertions",
+                "assertion_position",
+                "signature_content",
+                "signature_position",
+                "duplicate_id",
+                "reference_uri",
+                "reference_count",
+                "transform",
+            ]
+            .contains(&reason.as_str()),
+            "XSW{n}: refused for {reason}"
+        );
+        assert_eq!(sessions(&app).await, 0, "XSW{n}");
+        assert_eq!(users_named(&app, evil).await, 0, "XSW{n}");
+        assert_eq!(users_named(&app, victim).await, 0, "XSW{n}");
+    }
+
+    // An unsigned extra assertion beside the signed one.
+    let login = begin(&app, victim, "acme").await;
+    let extra = idp.sign(login.fields(
+        &app,
+        victim,
+        json!({ "extra_unsigned_assertion": true, "evil_name_id": evil, "sign_response": false }),
+    ));
+    assert_refused(
+        &app,
+        "extra assertion",
+        login.post(&app, &extra).await,
+        "several_assertions",
+        0,
+        &nobody,
+    )
+    .await;
+
+    // Comment injection in the NameID (CVE-2017-11427): the IdP signed
+    // victim@acme.test.evil.example; a comment makes naive parsers read victim@acme.test.
+    let login = begin(&app, victim, "acme").await;
+    let long = "victim@acme.test.evil.example";
+    let xml = idp.sign_xml(login.fields(&app, long, json!({})));
+    let injected = idp::encode(&xml.replace(long, "victim@acme.test<!---->.evil.example"));
+    assert_refused(
+        &app,
+        "comment",
+        login.post(&app, &injected).await,
+        "comment",
+        0,
+        &nobody,
+    )
+    .await;
+
+    // The attacker's own key and certificate in KeyInfo.
+    let attacker = Idp::new(ACME);
+    let login = begin(&app, victim, "acme").await;
+    let forged = attacker.sign(login.fields(&app, victim, json!({})));
+    assert_refused(
+        &app,
+        "attacker key",
+        login.post(&app, &forged).await,
+        "invalid_signature",
+        0,
+        &nobody,
+    )
+    .await;
+
+    // SHA-1, even with the right key.
+    let login = begin(&app, victim, "acme").await;
+    let sha1 = idp.sign(login.fields(&app, victim, json!({ "algorithm": "rsa-sha1" })));
+    assert_refused(
+        &app,
+        "sha1",
+        login.post(&app, &sha1).await,
+        "invalid_signature",
+        0,
+        &nobody,
+    )
+    .await;
+
+    // Another audience; no audience restriction at all.
+    let login = begin(&app, victim, "acme").await;
+    let aud = idp.sign(login.fields(&app, victim, json!({ "audience": "https://other-sp.test" })));
+    assert_refused(
+        &app,
+        "audience",
+        login.post(&app, &aud).await,
+        "audience",
+        0,
+        &nobody,
+    )
+    .await;
+    let login = begin(&app, victim, "acme").await;
+    let no_conditions = idp.sign(login.fields(&app, victim, json!({ "audience": null })));
+    assert_refused(
+        &app,
+        "no conditions",
+        login.post(&app, &no_conditions).await,
+        "no_conditions",
+        0,
+        &nobody,
+    )
+    .await;
+
+    // Another recipient; another destination.
+    let login = begin(&app, victim, "acme").await;
+    let recipient = idp.sign(login.fields(
+        &app,
+        victim,
+        json!({ "recipient": "https://other-sp.test/acs" }),
+    ));
+    assert_refused(
+        &app,
+        "recipient",
+        login.post(&app, &recipient).await,
+        "recipient",
+        0,
+        &nobody,
+    )
+    .await;
+    let login = begin(&app, victim, "acme").await;
+    let destination = idp.sign(login.fields(
+        &app,
+        victim,
+        json!({ "destination": "https://other-sp.test/acs" }),
+    ));
+    assert_refused(
+        &app,
+        "destination",
+        login.post(&app, &destination).await,
+        "destination",
+        0,
+        &nobody,
+    )
+    .await;
+
+    // Expired, and not yet valid.
+    let login = begin(&app, victim, "acme").await;
+    let expired = idp.sign(login.fields(
+        &app,
+        victim,
+        json!({ "not_on_or_after_offset": -600, "issue_instant_offset": -60 }),
+    ));
+    assert_refused(
+        &app,
+        "expired",
+        login.post(&app, &expired).await,
+        "expired",
+        0,
+        &nobody,
+    )
+    .await;
+    let login = begin(&app, victim, "acme").await;
+    let early = idp.sign(login.fields(&app, victim, json!({ "not_before_offset": 900 })));
+    assert_refused(
+        &app,
+        "not yet valid",
+        login.post(&app, &early).await,
+        "not_yet_valid",
+        0,
+        &nobody,
+    )
+    .await;
+
+    // Unsolicited: a browser that started no login.
+    let login = begin(&app, victim, "acme").await;
+    let signed = idp.sign(login.fields(&app, victim, json!({})));
+    let stranger = Login {
+        browser: TestApp::browser(),
+        ..login
+    };
+    assert_refused(
+        &app,
+        "unsolicited",
+        stranger.post(&app, &signed).await,
+        "unsolicited",
+        0,
+        &nobody,
+    )
+    .await;
+
+    // A response for another browser's request, posted from a browser with a login of its own.
+    let victims = begin(&app, victim, "acme").await;
+    let attackers = begin(&app, evil, "acme").await;
+    let for_victim = idp.sign(victims.fields(&app, victim, json!({})));
+    assert_refused(
+        &app,
+        "another browser",
+        attackers.post(&app, &for_victim).await,
+        "in_response_to",
+        0,
+        &nobody,
+    )
+    .await;
+    // ...and that browser's request is now spent, even though it failed.
+    let for_attacker = idp.sign(attackers.fields(&app, evil, json!({})));
+    assert_refused(
+        &app,
+        "used request",
+        attackers.post(&app, &for_attacker).await,
+        "no_pending_request",
+        0,
+        &nobody,
+    )
+    .await;
+
+    // Replay cache: an assertion ID seen before is refused even inside a fresh, valid request.
+    let first = begin(&app, "replay@other.test", "other").await;
+    let fixed = json!({ "assertion_id": "_fixed-assertion-id-0001" });
+    let ok = first
+        .post(
+            &app,
+            &other_idp.sign(first.fields(&app, "replay@other.test", fixed.clone())),
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let sessions_now = sessions(&app).await;
+    let second = begin(&app, "replay@other.test", "other").await;
+    let replay = other_idp.sign(second.fields(&app, "replay@other.test", fixed));
+    assert_refused(
+        &app,
+        "replay cache",
+        second.post(&app, &replay).await,
+        "replayed",
+        sessions_now,
+        &nobody,
+    )
+    .await;
+
+    // Another IdP's valid signature asserting an address in this IdP's domain: through its own
+    // ACS the domain is not its to assert; through ours its signature is not ours to accept.
+    let login = begin(&app, "x@other.test", "other").await;
+    let cross = other_idp.sign(login.fields(&app, victim, json!({})));
+    assert_refused(
+        &app,
+        "cross-tenant",
+        login.post(&app, &cross).await,
+        "domain_not_owned",
+        sessions_now,
+        &nobody,
+    )
+    .await;
+    let login = begin(&app, victim, "acme").await;
+    let foreign = other_idp.sign(login.fields(&app, victim, json!({ "issuer": ACME })));
+    assert_refused(
+        &app,
+        "foreign signature",
+        login.post(&app, &foreign).await,
+        "invalid_signature",
+        sessions_now,
+        &nobody,
+    )
+    .await;
+
+    // DOCTYPE: external entity, entity expansion.
+    for (case, doctype) in [
+        (
+            "xxe",
+            r#"<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>"#,
+        ),
+        (
+            "billion laughs",
+            r#"<!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>"#,
+        ),
+    ] {
+        let login = begin(&app, victim, "acme").await;
+        let xml = idp.sign_xml(login.fields(&app, victim, json!({})));
+        let with_dtd = idp::encode(&format!("{doctype}{xml}"));
+        assert_refused(
+            &app,
+            case,
+            login.post(&app, &with_dtd).await,
+            "doctype",
+            sessions_now,
+            &nobody,
+        )
+        .await;
+    }
+
+    // An oversized body.
+    let login = begin(&app, victim, "acme").await;
+    let huge = "A".repeat(2 * 1024 * 1024);
+    assert_refused(
+        &app,
+        "oversized",
+        login.post(&app, &huge).await,
+        "too_large",
+        sessions_now,
+        &nobody,
+    )
+    .await;
+
+    // Valid by the IdP's clock, expired by ours (authctl checks times with its own clock).
+    let login = begin(&app, victim, "acme").await;
+    let short = idp.sign(login.fields(&app, victim, json!({ "not_on_or_after_offset": 60 })));
+    app.clock.advance(std::time::Duration::from_secs(300));
+    assert_refused(
+        &app,
+        "expired by our clock",
+        login.post(&app, &short).await,
+        "expired",
+        sessions_now,
+        &nobody,
+    )
+    .await;
+}
+
+/// The audited reason of a refusal (asserting the generic answer).
+async fn last_reason_after(app: &TestApp, response: reqwest::Response) -> String {
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(body(response).await["error"], "sso_failed");
+    last_rejection(app).await.expect("an audit entry")
+}
