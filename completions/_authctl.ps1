@@ -39,6 +39,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('apikeys', 'apikeys', [CompletionResultType]::ParameterValue, 'List and revoke users'' API keys')
             [CompletionResult]::new('deletion', 'deletion', [CompletionResultType]::ParameterValue, 'Scheduled account deletions and the hard-delete sweep')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read the audit log')
+            [CompletionResult]::new('saml', 'saml', [CompletionResultType]::ParameterValue, 'SAML single sign-on: register identity providers for e-mail domains')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions, or write every shell''s file into a folder')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -600,6 +601,156 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
         'authctl;audit;help;help' {
             break
         }
+        'authctl;saml' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Register an identity provider from its metadata for one or more e-mail domains')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List providers: entity ID, domains, certificate expiry, last login')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a provider and its domains (users and their roles stay)')
+            [CompletionResult]::new('metadata', 'metadata', [CompletionResultType]::ParameterValue, 'Print our SP metadata for a provider, for the IdP administrator')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authctl;saml;add' {
+            [CompletionResult]::new('--metadata-file', '--metadata-file', [CompletionResultType]::ParameterName, 'The IdP''s metadata XML file')
+            [CompletionResult]::new('--metadata-url', '--metadata-url', [CompletionResultType]::ParameterName, 'The IdP''s metadata URL (fetched once, now)')
+            [CompletionResult]::new('--domain', '--domain', [CompletionResultType]::ParameterName, 'An e-mail domain this provider serves (repeat for several)')
+            [CompletionResult]::new('--email-attribute', '--email-attribute', [CompletionResultType]::ParameterName, 'The attribute holding the e-mail address (default: email, mail, the OID or the claims URI; else the NameID)')
+            [CompletionResult]::new('--name-attribute', '--name-attribute', [CompletionResultType]::ParameterName, 'The attribute holding the display name (default: name, displayName, cn, ...)')
+            [CompletionResult]::new('--groups-attribute', '--groups-attribute', [CompletionResultType]::ParameterName, 'The multi-valued attribute holding group names (default: groups, memberOf, ...)')
+            [CompletionResult]::new('--map-group', '--map-group', [CompletionResultType]::ParameterName, 'Give members of GROUP the role ROLE (repeat for several)')
+            [CompletionResult]::new('--default-role', '--default-role', [CompletionResultType]::ParameterName, 'A role every user of this provider gets')
+            [CompletionResult]::new('--link-policy', '--link-policy', [CompletionResultType]::ParameterName, 'Whether an existing account with the same, verified address may be linked')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;saml;list' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;saml;show' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;saml;update' {
+            [CompletionResult]::new('--metadata-file', '--metadata-file', [CompletionResultType]::ParameterName, 'The IdP''s metadata XML file')
+            [CompletionResult]::new('--metadata-url', '--metadata-url', [CompletionResultType]::ParameterName, 'The IdP''s metadata URL (fetched once, now)')
+            [CompletionResult]::new('--domain', '--domain', [CompletionResultType]::ParameterName, 'Replace the domain list (repeat for several)')
+            [CompletionResult]::new('--email-attribute', '--email-attribute', [CompletionResultType]::ParameterName, 'email-attribute')
+            [CompletionResult]::new('--name-attribute', '--name-attribute', [CompletionResultType]::ParameterName, 'name-attribute')
+            [CompletionResult]::new('--groups-attribute', '--groups-attribute', [CompletionResultType]::ParameterName, 'groups-attribute')
+            [CompletionResult]::new('--map-group', '--map-group', [CompletionResultType]::ParameterName, 'Replace the group mapping (repeat for several)')
+            [CompletionResult]::new('--default-role', '--default-role', [CompletionResultType]::ParameterName, 'default-role')
+            [CompletionResult]::new('--link-policy', '--link-policy', [CompletionResultType]::ParameterName, 'link-policy')
+            [CompletionResult]::new('--remove-certificate', '--remove-certificate', [CompletionResultType]::ParameterName, 'Stop accepting the signing certificate with this SHA-256 fingerprint (8+ hex digits)')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--clear-group-map', '--clear-group-map', [CompletionResultType]::ParameterName, 'Remove every group mapping')
+            [CompletionResult]::new('--no-default-role', '--no-default-role', [CompletionResultType]::ParameterName, 'Stop giving a default role')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;saml;remove' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;saml;metadata' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;saml;help' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Register an identity provider from its metadata for one or more e-mail domains')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List providers: entity ID, domains, certificate expiry, last login')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a provider and its domains (users and their roles stay)')
+            [CompletionResult]::new('metadata', 'metadata', [CompletionResultType]::ParameterValue, 'Print our SP metadata for a provider, for the IdP administrator')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authctl;saml;help;add' {
+            break
+        }
+        'authctl;saml;help;list' {
+            break
+        }
+        'authctl;saml;help;show' {
+            break
+        }
+        'authctl;saml;help;update' {
+            break
+        }
+        'authctl;saml;help;remove' {
+            break
+        }
+        'authctl;saml;help;metadata' {
+            break
+        }
+        'authctl;saml;help;help' {
+            break
+        }
         'authctl;completions' {
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Write the completions of every supported shell into this folder')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
@@ -623,6 +774,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('apikeys', 'apikeys', [CompletionResultType]::ParameterValue, 'List and revoke users'' API keys')
             [CompletionResult]::new('deletion', 'deletion', [CompletionResultType]::ParameterValue, 'Scheduled account deletions and the hard-delete sweep')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read the audit log')
+            [CompletionResult]::new('saml', 'saml', [CompletionResultType]::ParameterValue, 'SAML single sign-on: register identity providers for e-mail domains')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions, or write every shell''s file into a folder')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -733,6 +885,33 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             break
         }
         'authctl;help;audit;list' {
+            break
+        }
+        'authctl;help;saml' {
+            [CompletionResult]::new('add', 'add', [CompletionResultType]::ParameterValue, 'Register an identity provider from its metadata for one or more e-mail domains')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List providers: entity ID, domains, certificate expiry, last login')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping')
+            [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a provider and its domains (users and their roles stay)')
+            [CompletionResult]::new('metadata', 'metadata', [CompletionResultType]::ParameterValue, 'Print our SP metadata for a provider, for the IdP administrator')
+            break
+        }
+        'authctl;help;saml;add' {
+            break
+        }
+        'authctl;help;saml;list' {
+            break
+        }
+        'authctl;help;saml;show' {
+            break
+        }
+        'authctl;help;saml;update' {
+            break
+        }
+        'authctl;help;saml;remove' {
+            break
+        }
+        'authctl;help;saml;metadata' {
             break
         }
         'authctl;help;completions' {

@@ -36,6 +36,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand apikeys 'List and revoke users'' API keys'
             cand deletion 'Scheduled account deletions and the hard-delete sweep'
             cand audit 'Read the audit log'
+            cand saml 'SAML single sign-on: register identity providers for e-mail domains'
             cand completions 'Print shell completions, or write every shell''s file into a folder'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -532,6 +533,141 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;audit;help;help'= {
         }
+        &'authctl;saml'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand add 'Register an identity provider from its metadata for one or more e-mail domains'
+            cand list 'List providers: entity ID, domains, certificate expiry, last login'
+            cand show 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)'
+            cand update 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping'
+            cand remove 'Remove a provider and its domains (users and their roles stay)'
+            cand metadata 'Print our SP metadata for a provider, for the IdP administrator'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;saml;add'= {
+            cand --metadata-file 'The IdP''s metadata XML file'
+            cand --metadata-url 'The IdP''s metadata URL (fetched once, now)'
+            cand --domain 'An e-mail domain this provider serves (repeat for several)'
+            cand --email-attribute 'The attribute holding the e-mail address (default: email, mail, the OID or the claims URI; else the NameID)'
+            cand --name-attribute 'The attribute holding the display name (default: name, displayName, cn, ...)'
+            cand --groups-attribute 'The multi-valued attribute holding group names (default: groups, memberOf, ...)'
+            cand --map-group 'Give members of GROUP the role ROLE (repeat for several)'
+            cand --default-role 'A role every user of this provider gets'
+            cand --link-policy 'Whether an existing account with the same, verified address may be linked'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;saml;list'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;saml;show'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;saml;update'= {
+            cand --metadata-file 'The IdP''s metadata XML file'
+            cand --metadata-url 'The IdP''s metadata URL (fetched once, now)'
+            cand --domain 'Replace the domain list (repeat for several)'
+            cand --email-attribute 'email-attribute'
+            cand --name-attribute 'name-attribute'
+            cand --groups-attribute 'groups-attribute'
+            cand --map-group 'Replace the group mapping (repeat for several)'
+            cand --default-role 'default-role'
+            cand --link-policy 'link-policy'
+            cand --remove-certificate 'Stop accepting the signing certificate with this SHA-256 fingerprint (8+ hex digits)'
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand --clear-group-map 'Remove every group mapping'
+            cand --no-default-role 'Stop giving a default role'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;saml;remove'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;saml;metadata'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;saml;help'= {
+            cand add 'Register an identity provider from its metadata for one or more e-mail domains'
+            cand list 'List providers: entity ID, domains, certificate expiry, last login'
+            cand show 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)'
+            cand update 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping'
+            cand remove 'Remove a provider and its domains (users and their roles stay)'
+            cand metadata 'Print our SP metadata for a provider, for the IdP administrator'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;saml;help;add'= {
+        }
+        &'authctl;saml;help;list'= {
+        }
+        &'authctl;saml;help;show'= {
+        }
+        &'authctl;saml;help;update'= {
+        }
+        &'authctl;saml;help;remove'= {
+        }
+        &'authctl;saml;help;metadata'= {
+        }
+        &'authctl;saml;help;help'= {
+        }
         &'authctl;completions'= {
             cand --dir 'Write the completions of every supported shell into this folder'
             cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
@@ -554,6 +690,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand apikeys 'List and revoke users'' API keys'
             cand deletion 'Scheduled account deletions and the hard-delete sweep'
             cand audit 'Read the audit log'
+            cand saml 'SAML single sign-on: register identity providers for e-mail domains'
             cand completions 'Print shell completions, or write every shell''s file into a folder'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -635,6 +772,26 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand list 'List audit events, newest first'
         }
         &'authctl;help;audit;list'= {
+        }
+        &'authctl;help;saml'= {
+            cand add 'Register an identity provider from its metadata for one or more e-mail domains'
+            cand list 'List providers: entity ID, domains, certificate expiry, last login'
+            cand show 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)'
+            cand update 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping'
+            cand remove 'Remove a provider and its domains (users and their roles stay)'
+            cand metadata 'Print our SP metadata for a provider, for the IdP administrator'
+        }
+        &'authctl;help;saml;add'= {
+        }
+        &'authctl;help;saml;list'= {
+        }
+        &'authctl;help;saml;show'= {
+        }
+        &'authctl;help;saml;update'= {
+        }
+        &'authctl;help;saml;remove'= {
+        }
+        &'authctl;help;saml;metadata'= {
         }
         &'authctl;help;completions'= {
         }

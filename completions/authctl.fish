@@ -39,6 +39,7 @@ complete -c authctl -n "__fish_authctl_needs_command" -f -a "verification" -d 'E
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "apikeys" -d 'List and revoke users\' API keys'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "deletion" -d 'Scheduled account deletions and the hard-delete sweep'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "audit" -d 'Read the audit log'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "saml" -d 'SAML single sign-on: register identity providers for e-mail domains'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -l bind -d 'Address to listen on (default 127.0.0.1:3000)' -r
@@ -319,6 +320,92 @@ complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_s
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "list" -d 'List audit events, newest first'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "add" -d 'Register an identity provider from its metadata for one or more e-mail domains'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "list" -d 'List providers: entity ID, domains, certificate expiry, last login'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "show" -d 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "update" -d 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "remove" -d 'Remove a provider and its domains (users and their roles stay)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "metadata" -d 'Print our SP metadata for a provider, for the IdP administrator'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l metadata-file -d 'The IdP\'s metadata XML file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l metadata-url -d 'The IdP\'s metadata URL (fetched once, now)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l domain -d 'An e-mail domain this provider serves (repeat for several)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l email-attribute -d 'The attribute holding the e-mail address (default: email, mail, the OID or the claims URI; else the NameID)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l name-attribute -d 'The attribute holding the display name (default: name, displayName, cn, ...)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l groups-attribute -d 'The multi-valued attribute holding group names (default: groups, memberOf, ...)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l map-group -d 'Give members of GROUP the role ROLE (repeat for several)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l default-role -d 'A role every user of this provider gets' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l link-policy -d 'Whether an existing account with the same, verified address may be linked' -r -f -a "none\t''
+verified-email\t''"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l metadata-file -d 'The IdP\'s metadata XML file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l metadata-url -d 'The IdP\'s metadata URL (fetched once, now)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l domain -d 'Replace the domain list (repeat for several)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l email-attribute -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l name-attribute -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l groups-attribute -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l map-group -d 'Replace the group mapping (repeat for several)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l default-role -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l link-policy -r -f -a "none\t''
+verified-email\t''"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l remove-certificate -d 'Stop accepting the signing certificate with this SHA-256 fingerprint (8+ hex digits)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l clear-group-map -d 'Remove every group mapping'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l no-default-role -d 'Stop giving a default role'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "add" -d 'Register an identity provider from its metadata for one or more e-mail domains'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "list" -d 'List providers: entity ID, domains, certificate expiry, last login'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a provider and its domains (users and their roles stay)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "metadata" -d 'Print our SP metadata for a provider, for the IdP administrator'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -l dir -d 'Write the completions of every supported shell into this folder' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -l config -d 'A TOML configuration file' -r -F
@@ -327,16 +414,17 @@ json\t'JSON for scripts (stable field names, camelCase)'"
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "serve" -d 'Run the HTTP service (applies pending migrations first)'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "migrate" -d 'Show or apply database migrations'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "verification" -d 'Email verification'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "apikeys" -d 'List and revoke users\' API keys'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "deletion" -d 'Scheduled account deletions and the hard-delete sweep'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "audit" -d 'Read the audit log'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "serve" -d 'Run the HTTP service (applies pending migrations first)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "migrate" -d 'Show or apply database migrations'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "verification" -d 'Email verification'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "apikeys" -d 'List and revoke users\' API keys'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "deletion" -d 'Scheduled account deletions and the hard-delete sweep'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "audit" -d 'Read the audit log'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "saml" -d 'SAML single sign-on: register identity providers for e-mail domains'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Show which migrations are applied (the default)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "up" -d 'Apply every pending migration'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "list" -d 'List accounts'
@@ -358,3 +446,9 @@ complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "sweep" -d 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "list" -d 'List audit events, newest first'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "add" -d 'Register an identity provider from its metadata for one or more e-mail domains'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "list" -d 'List providers: entity ID, domains, certificate expiry, last login'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "show" -d 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "update" -d 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "remove" -d 'Remove a provider and its domains (users and their roles stay)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "metadata" -d 'Print our SP metadata for a provider, for the IdP administrator'

@@ -3,7 +3,8 @@
 # missing. Safe to run repeatedly: it does nothing when everything is present.
 set -euo pipefail
 
-packages=(libxmlsec1-dev libxml2-dev libclang-dev pkg-config libssl-dev)
+# python3-venv: the SAML tests sign IdP responses with signxml in a venv (scripts/saml-idp-setup.sh).
+packages=(libxmlsec1-dev libxml2-dev libclang-dev pkg-config libssl-dev python3-venv)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo is not on PATH; install the Rust toolchain from https://rustup.rs first." >&2

@@ -14,6 +14,9 @@ if [ -n "${AUTHCTL_TEST_POSTGRES_URL:-}" ]; then
   fi
 fi
 
+# The SAML tests' IdP (tests/saml/idp.py) signs with signxml from a venv under target/.
+./scripts/saml-idp-setup.sh
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else

@@ -84,3 +84,51 @@ impl Env {
             .collect()
     }
 }
+
+/// A running `authctl serve`; killed when dropped.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+impl Env {
+    /// Starts `authctl serve` on a free port and waits until it is ready; returns its base URL.
+    pub async fn serve(&self) -> (Server, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let child = self
+            .std_cmd()
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--public-url",
+                &base,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start authctl serve");
+        let server = Server(child);
+        let client = reqwest::Client::new();
+        for _ in 0..400 {
+            if client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return (server, base);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("authctl serve did not become ready");
+    }
+}

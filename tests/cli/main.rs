@@ -2,7 +2,10 @@
 mod completions;
 mod deletion;
 mod helpers;
+#[path = "../saml/idp.rs"]
+mod idp;
 mod migrate;
+mod saml;
 mod serve;
 mod sessions;
 mod users;

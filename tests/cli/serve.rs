@@ -1,67 +1,19 @@
 //! The README walkthrough against the real binary: `authctl serve`, signup, the mailed link,
 //! verify, login, `/me`, `authctl users list`, then a graceful stop on SIGTERM.
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::helpers::Env;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 #[tokio::test]
 async fn the_readme_walkthrough_works_against_the_binary() {
     let env = Env::new();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut cmd = env.std_cmd();
-    let child = cmd
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--public-url",
-            &base,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start authctl serve");
-    let mut server = Server(child);
+    let (mut server, base) = env.serve().await;
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .build()
         .expect("client");
-
-    // Wait for it to migrate and listen.
-    let mut ready = false;
-    for _ in 0..200 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "authctl serve did not become ready");
 
     let signup = client
         .post(format!("{base}/signup"))
