@@ -368,9 +368,9 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l metadata-file -d 'The IdP\'s metadata XML file' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l metadata-url -d 'The IdP\'s metadata URL (fetched once, now)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l domain -d 'Replace the domain list (repeat for several)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l email-attribute -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l name-attribute -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l groups-attribute -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l email-attribute -d 'The attribute holding the e-mail address (default: email, mail, the OID or the claims URI; else the NameID)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l name-attribute -d 'The attribute holding the display name (default: name, displayName, cn, ...)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l groups-attribute -d 'The multi-valued attribute holding group names (default: groups, memberOf, ...)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l map-group -d 'Replace the group mapping (repeat for several)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l default-role -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l link-policy -r -f -a "none\t''

@@ -17,13 +17,13 @@ use super::output::{self, Output};
 #[derive(Debug, Subcommand)]
 pub enum SamlCommand {
     /// Register an identity provider from its metadata for one or more e-mail domains.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List providers: entity ID, domains, certificate expiry, last login.
     List,
     /// Show one provider, with what the IdP admin needs (our entity ID and ACS URL).
     Show { name: String },
     /// Change a provider: new metadata (certificate rollover), domains, attributes, mapping.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Remove a provider and its domains (users and their roles stay).
     Remove { name: String },
     /// Print our SP metadata for a provider, for the IdP administrator.
@@ -55,15 +55,9 @@ impl MetadataSource {
     }
 }
 
+/// Which assertion attributes hold what.
 #[derive(Debug, Args)]
-pub struct AddArgs {
-    /// A short name (lower-case letters, digits, - and _): it appears in the ACS URL.
-    name: String,
-    #[command(flatten)]
-    source: MetadataSource,
-    /// An e-mail domain this provider serves (repeat for several).
-    #[arg(long = "domain", value_name = "DOMAIN", required = true)]
-    domains: Vec<String>,
+pub struct AttributeArgs {
     /// The attribute holding the e-mail address (default: email, mail, the OID or the
     /// claims URI; else the NameID).
     #[arg(long, value_name = "NAME")]
@@ -74,6 +68,19 @@ pub struct AddArgs {
     /// The multi-valued attribute holding group names (default: groups, memberOf, ...).
     #[arg(long, value_name = "NAME")]
     groups_attribute: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// A short name (lower-case letters, digits, - and _): it appears in the ACS URL.
+    name: String,
+    #[command(flatten)]
+    source: MetadataSource,
+    /// An e-mail domain this provider serves (repeat for several).
+    #[arg(long = "domain", value_name = "DOMAIN", required = true)]
+    domains: Vec<String>,
+    #[command(flatten)]
+    attributes: AttributeArgs,
     /// Give members of GROUP the role ROLE (repeat for several).
     #[arg(long = "map-group", value_name = "GROUP=ROLE")]
     map_group: Vec<String>,
@@ -94,12 +101,8 @@ pub struct UpdateArgs {
     /// Replace the domain list (repeat for several).
     #[arg(long = "domain", value_name = "DOMAIN")]
     domains: Vec<String>,
-    #[arg(long, value_name = "NAME")]
-    email_attribute: Option<String>,
-    #[arg(long, value_name = "NAME")]
-    name_attribute: Option<String>,
-    #[arg(long, value_name = "NAME")]
-    groups_attribute: Option<String>,
+    #[command(flatten)]
+    attributes: AttributeArgs,
     /// Replace the group mapping (repeat for several).
     #[arg(long = "map-group", value_name = "GROUP=ROLE")]
     map_group: Vec<String>,
@@ -200,9 +203,9 @@ impl SamlCommand {
                     name: args.name,
                     metadata,
                     domains: args.domains,
-                    email_attribute: args.email_attribute,
-                    name_attribute: args.name_attribute,
-                    groups_attribute: args.groups_attribute,
+                    email_attribute: args.attributes.email_attribute,
+                    name_attribute: args.attributes.name_attribute,
+                    groups_attribute: args.attributes.groups_attribute,
                     group_roles: group_roles(&args.map_group)?,
                     default_role: args.default_role,
                     link_policy: LinkPolicy::parse(&args.link_policy)?,
@@ -254,9 +257,9 @@ impl SamlCommand {
                 let changes = ProviderChanges {
                     metadata: args.source.load().await?,
                     domains: (!args.domains.is_empty()).then_some(args.domains),
-                    email_attribute: args.email_attribute.map(Some),
-                    name_attribute: args.name_attribute.map(Some),
-                    groups_attribute: args.groups_attribute.map(Some),
+                    email_attribute: args.attributes.email_attribute.map(Some),
+                    name_attribute: args.attributes.name_attribute.map(Some),
+                    groups_attribute: args.attributes.groups_attribute.map(Some),
                     group_roles: if args.clear_group_map {
                         Some(Vec::new())
                     } else if args.map_group.is_empty() {
