@@ -2,8 +2,8 @@
 //! `tests/saml/idp.py`): the login flow, just-in-time provisioning and roles, link policies,
 //! and every attack SAML.md lists, each refused with no user, no session and an audit entry.
 use authctl::entity::{audit_log, session, user};
-use authctl::service::Actor;
 use authctl::service::saml::{self, GroupRole, LinkPolicy, NewProvider};
+use authctl::service::{Actor, janitor};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
@@ -250,6 +250,16 @@ async fn jit_login_creates_then_updates_the_user_and_recomputes_roles(backend: B
             .iter()
             .any(|(k, v)| k == "SigAlg" && v.ends_with("rsa-sha256"))
     );
+    let sp_key = saml::sp_key(&app.ctx).await.expect("our key");
+    let verifier = samael::crypto::UrlVerifier::from_x509(&sp_key.certificate_der.clone().into())
+        .expect("verifier");
+    let signed_url = url::Url::parse(&location).expect("url");
+    assert!(
+        verifier
+            .verify_signed_request_url(&signed_url)
+            .expect("verifiable"),
+        "the AuthnRequest is signed with the key our metadata publishes"
+    );
     let request_id = idp::attribute(&xml, "ID");
     assert!(request_id.len() > 40, "{request_id}");
     assert_eq!(
@@ -336,6 +346,18 @@ async fn jit_login_creates_then_updates_the_user_and_recomputes_roles(backend: B
     // The provider remembers its last successful login.
     let view = saml::show(&app.ctx, "acme").await.expect("show");
     assert!(view.last_login_at.is_some());
+
+    // The janitor forgets replay-cache entries once their assertions could no longer be valid.
+    let soon = janitor::prune(&app.ctx, app.clock_now(), 100)
+        .await
+        .expect("prune");
+    assert_eq!(
+        soon.saml, 0,
+        "both assertions are still inside their validity"
+    );
+    let later = app.clock_now() + chrono::Duration::hours(1);
+    let report = janitor::prune(&app.ctx, later, 100).await.expect("prune");
+    assert_eq!(report.saml, 2, "two assertions were used");
 }
 
 async fn either_signature_alone_is_enough(backend: Backend) {

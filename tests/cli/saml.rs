@@ -45,6 +45,25 @@ async fn sso_login(base: &str, idp: &Idp, email: &str, groups: &[&str]) -> (u16,
     (response.status().as_u16(), browser)
 }
 
+/// Serves `body` to one HTTP request on a free port; returns its URL.
+fn serve_once(body: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/metadata", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/samlmetadata+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
 fn fail(env: &Env, args: &[&str]) -> String {
     let output = env.cmd().args(args).output().expect("run");
     assert_eq!(output.status.code(), Some(1), "{args:?} should fail");
@@ -151,6 +170,18 @@ async fn onboarding_an_sso_domain_from_the_cli() {
         err.contains("already registered as the provider `acme`"),
         "{err}"
     );
+    // The same IdP's metadata from its URL instead, for its own domain.
+    let url = serve_once(other.metadata());
+    let by_url = env.json(&[
+        "saml",
+        "add",
+        "other",
+        "--metadata-url",
+        &url,
+        "--domain",
+        "other.test",
+    ]);
+    assert_eq!(by_url["entityId"], "https://idp.other.test");
     let err = fail(&env, &["saml", "show", "nope"]);
     assert!(err.contains("no SAML provider is named `nope`"), "{err}");
 
