@@ -362,6 +362,8 @@ pub struct SamlConfig {
     /// Clock difference tolerated with an IdP when checking assertion times.
     #[serde(with = "humantime_serde")]
     pub clock_skew: Duration,
+    /// SSO logins one client IP may start per hour (0: no limit).
+    pub logins_per_ip_per_hour: u32,
     /// PEM private key that signs our AuthnRequests; unset: one is generated and stored in the
     /// database (sealed with the server key) on first use. Set together with `sp_cert_file`.
     pub sp_key_file: Option<PathBuf>,
@@ -375,6 +377,7 @@ impl Default for SamlConfig {
             request_ttl: Duration::from_secs(10 * 60),
             max_response_bytes: 256 * 1024,
             clock_skew: Duration::from_secs(120),
+            logins_per_ip_per_hour: 300,
             sp_key_file: None,
             sp_cert_file: None,
         }

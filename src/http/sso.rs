@@ -78,9 +78,11 @@ pub struct LoginQuery {
         (status = 302, description = "To the IdP's SSO URL with `SAMLRequest`, `SigAlg` and `Signature`"),
         (status = 404, description = "No such provider", body = ErrorBody),
         (status = 422, description = "No provider serves the address's domain, or a bad redirect target", body = ErrorBody),
+        (status = 429, description = "Too many logins started from this address", body = ErrorBody),
     ))]
 pub async fn start(
     State(ctx): State<AppContext>,
+    Client(client): Client,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, ApiError> {
     let started = login::start(
@@ -88,6 +90,7 @@ pub async fn start(
         q.email.as_deref(),
         q.provider.as_deref(),
         q.redirect.as_deref(),
+        &client,
         ctx.now(),
     )
     .await?;
@@ -126,7 +129,9 @@ pub async fn acs(
     let now = ctx.now();
     // Base64 grows by a third; the form encoding adds a little more.
     let limit = ctx.config.saml.max_response_bytes / 3 * 4 * 11 / 10 + 4096;
+    let binding = cookies::named(&headers, cookies::saml_cookie_name(&ctx.config));
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        login::discard(&ctx, binding).await?;
         audit::record(
             &ctx.db,
             now,
@@ -148,7 +153,6 @@ pub async fn acs(
         .find(|(k, _)| k == "SAMLResponse")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let binding = cookies::named(&headers, cookies::saml_cookie_name(&ctx.config));
     let done = login::complete(&ctx, &provider, &saml_response, binding, &client, now).await;
     // On failure the cookie stays: the request it pointed to is already consumed.
     let done = done?;

@@ -251,12 +251,7 @@ pub async fn request_reset(
     let Ok(email) = Email::parse(raw_email) else {
         return Ok(());
     };
-    if super::saml::provider_for_domain(&ctx.db, email.domain())
-        .await?
-        .is_some()
-    {
-        return Err(super::saml::sso_required(email.domain()));
-    }
+    super::saml::refuse_password_for(&ctx.db, &email).await?;
     let Some(user) = users::find_by_email(&ctx.db, &email).await? else {
         return Ok(());
     };

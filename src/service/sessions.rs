@@ -185,6 +185,11 @@ pub async fn login(
     let buckets = throttle::buckets(&ctx.config.throttle, email.as_ref(), client.ip);
     throttle::check(&ctx.db, &buckets, now).await?;
 
+    // A domain that signs in through SSO has no password logins at all: the IdP decides who
+    // may enter. The answer says no more than `GET /sso/lookup` does.
+    if let Some(email) = &email {
+        super::saml::refuse_password_for(&ctx.db, email).await?;
+    }
     let found = match &email {
         Some(email) => super::users::find_by_email(&ctx.db, email).await?,
         None => None,
@@ -224,15 +229,6 @@ pub async fn login(
                 json!({ "method": method, "reason": reason, "email": email.as_ref().map(Email::as_str) }),
             )
             .await?;
-            // An address in a domain that signs in through SSO is told so (which says no more
-            // than `GET /sso/lookup`): SSO-only accounts have no password to try.
-            if let Some(email) = &email
-                && super::saml::provider_for_domain(&ctx.db, email.domain())
-                    .await?
-                    .is_some()
-            {
-                return Err(super::saml::sso_required(email.domain()));
-            }
             return Err(Error::InvalidCredentials);
         }
     };

@@ -127,6 +127,9 @@ pub async fn signup(
         now,
     )
     .await?;
+    if let Ok(email) = Email::parse(&new.email) {
+        super::saml::refuse_password_for(&ctx.db, &email).await?;
+    }
     let txn = ctx.db.begin().await?;
     let user = insert(
         ctx,

@@ -205,6 +205,7 @@ async fn assert_refused(
 }
 
 on_every_backend!(
+    starting_logins_is_limited_per_ip,
     jit_login_creates_then_updates_the_user_and_recomputes_roles,
     either_signature_alone_is_enough,
     a_second_provider_with_other_attribute_names,
@@ -450,9 +451,13 @@ async fn a_second_provider_with_other_attribute_names(backend: Backend) {
 async fn existing_accounts_are_linked_only_by_policy(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let idp = Idp::new(ACME);
-    register(&app, &idp, Provider::default()).await;
-    // A password account created before SSO existed for the domain (verified).
+    // Password accounts made before SSO came to the domain: one verified, one not.
     app.verified_user("carol@acme.test").await;
+    assert_eq!(
+        app.signup("dave@acme.test").await.status(),
+        StatusCode::CREATED
+    );
+    register(&app, &idp, Provider::default()).await;
     let sign_in = |login: &Login| idp.sign(login.fields(&app, "carol@acme.test", json!({})));
 
     let login = begin(&app, "carol@acme.test", "acme").await;
@@ -484,20 +489,16 @@ async fn existing_accounts_are_linked_only_by_policy(backend: Backend) {
     let response = login.post(&app, &sign_in(&login)).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(users_named(&app, "carol@acme.test").await, 1);
-    // The password still works for the linked account.
+    // The domain signs in through its IdP now: the old password no longer opens the account.
     let browser = TestApp::browser();
-    assert_eq!(
-        app.login(&browser, "carol@acme.test", PASSWORD)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_error(
+        app.login(&browser, "carol@acme.test", PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "sso_required",
+    )
+    .await;
 
     // An unverified account is never linked, whatever the policy.
-    assert_eq!(
-        app.signup("dave@acme.test").await.status(),
-        StatusCode::CREATED
-    );
     let login = begin(&app, "dave@acme.test", "acme").await;
     let before = sessions(&app).await;
     let response = login
@@ -520,6 +521,12 @@ async fn existing_accounts_are_linked_only_by_policy(backend: Backend) {
 async fn sso_domains_are_told_to_use_sso(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let idp = Idp::new(ACME);
+    // An account with a password from before SSO came to the domain.
+    assert_eq!(
+        app.signup("frank@acme.test").await.status(),
+        StatusCode::CREATED
+    );
+    let mails_before = app.mails().len();
     register(&app, &idp, Provider::default()).await;
     let login = begin(&app, "erin@acme.test", "acme").await;
     let response = login
@@ -532,10 +539,12 @@ async fn sso_domains_are_told_to_use_sso(backend: Backend) {
 
     // Password login and reset for an SSO domain point to SSO: for the SSO-only account and for
     // an address with no account alike (so nothing beyond the domain lookup is revealed).
-    for email in ["erin@acme.test", "nobody@acme.test"] {
-        let response = app
-            .login(&TestApp::browser(), email, "whatever-password")
-            .await;
+    for (email, password) in [
+        ("erin@acme.test", "whatever-password"),
+        ("nobody@acme.test", "whatever-password"),
+        ("frank@acme.test", PASSWORD),
+    ] {
+        let response = app.login(&TestApp::browser(), email, password).await;
         let body = assert_error(response, StatusCode::FORBIDDEN, "sso_required").await;
         assert!(
             body["message"]
@@ -548,7 +557,14 @@ async fn sso_domains_are_told_to_use_sso(backend: Backend) {
             .await;
         assert_error(reset, StatusCode::FORBIDDEN, "sso_required").await;
     }
-    assert!(app.mails().is_empty(), "no reset mail was sent");
+    assert_eq!(app.mails().len(), mails_before, "no reset mail was sent");
+    // Nor can anyone sign up there with a password.
+    assert_error(
+        app.signup("grace@acme.test").await,
+        StatusCode::FORBIDDEN,
+        "sso_required",
+    )
+    .await;
 
     // Starting a login for a domain nobody serves, or to an off-site target, is refused.
     let browser = TestApp::browser();
@@ -783,6 +799,23 @@ async fn attacks_are_refused(backend: Backend) {
     )
     .await;
 
+    // The same with only the Assertion signed: the Response's Destination is still checked.
+    let login = begin(&app, victim, "acme").await;
+    let destination = idp.sign(login.fields(
+        &app,
+        victim,
+        json!({ "destination": "https://other-sp.test/acs", "sign_response": false }),
+    ));
+    assert_refused(
+        &app,
+        "unsigned destination",
+        login.post(&app, &destination).await,
+        "destination",
+        0,
+        &nobody,
+    )
+    .await;
+
     // Expired, and not yet valid.
     let login = begin(&app, victim, "acme").await;
     let expired = idp.sign(login.fields(
@@ -926,6 +959,20 @@ async fn attacks_are_refused(backend: Backend) {
         .await;
     }
 
+    // A declared encoding libxml2 would honour and a UTF-8 reader would not (UTF-7).
+    let login = begin(&app, victim, "acme").await;
+    let xml = idp.sign_xml(login.fields(&app, victim, json!({})));
+    let utf7 = idp::encode(&format!("<?xml version=\"1.0\" encoding=\"UTF-7\"?>{xml}"));
+    assert_refused(
+        &app,
+        "utf-7",
+        login.post(&app, &utf7).await,
+        "encoding",
+        sessions_now,
+        &nobody,
+    )
+    .await;
+
     // An oversized body.
     let login = begin(&app, victim, "acme").await;
     let huge = "A".repeat(2 * 1024 * 1024);
@@ -959,4 +1006,20 @@ async fn last_reason_after(app: &TestApp, response: reqwest::Response) -> String
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(body(response).await["error"], "sso_failed");
     last_rejection(app).await.expect("an audit entry")
+}
+
+async fn starting_logins_is_limited_per_ip(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.saml.logins_per_ip_per_hour = 2).await;
+    register(&app, &Idp::new(ACME), Provider::default()).await;
+    let browser = TestApp::browser();
+    for _ in 0..2 {
+        let response = start(&app, &browser, "provider=acme").await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+    }
+    assert_error(
+        start(&app, &browser, "provider=acme").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    )
+    .await;
 }

@@ -170,6 +170,20 @@ async fn onboarding_an_sso_domain_from_the_cli() {
         err.contains("already registered as the provider `acme`"),
         "{err}"
     );
+    // Metadata decides which signatures are believed: never over plain http from elsewhere.
+    let err = fail(
+        &env,
+        &[
+            "saml",
+            "add",
+            "other",
+            "--metadata-url",
+            "http://idp.other.test/metadata",
+            "--domain",
+            "other.test",
+        ],
+    );
+    assert!(err.contains("not an https URL"), "{err}");
     // The same IdP's metadata from its URL instead, for its own domain.
     let url = serve_once(other.metadata());
     let by_url = env.json(&[

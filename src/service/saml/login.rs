@@ -104,9 +104,18 @@ pub async fn start(
     email: Option<&str>,
     provider: Option<&str>,
     target: Option<&str>,
+    client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<Started> {
     let target = safe_target(target)?;
+    crate::service::throttle::per_ip_per_hour(
+        &ctx.db,
+        "sso-ip",
+        client.ip,
+        ctx.config.saml.logins_per_ip_per_hour,
+        now,
+    )
+    .await?;
     let provider = match (email, provider) {
         (_, Some(name)) => find(&ctx.db, name).await?,
         (Some(raw), None) => {
@@ -328,49 +337,52 @@ async fn verify_and_sign_in(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> std::result::Result<Completed, Fail> {
+    // The request this browser started; consumed now, whatever happens next.
+    let binding = binding.ok_or_else(|| refuse("unsolicited"))?;
+    let request = take_request(&ctx.db, binding)
+        .await?
+        .ok_or_else(|| refuse("no_pending_request"))?;
     let provider = match find(&ctx.db, provider_name).await {
         Ok(p) => p,
         Err(Error::NotFound(_)) => return Err(refuse("unknown_provider")),
         Err(e) => return Err(e.into()),
     };
-    let xml = decode(ctx, saml_response)?;
-    prefilter::check(&xml).map_err(|r| refuse(r.0))?;
-
-    // The request this browser started; consumed now, whatever happens next.
-    let binding = binding.ok_or_else(|| refuse("unsolicited"))?;
-    let request = saml_request::Entity::find()
-        .filter(saml_request::Column::BindingHash.eq(tokens::hash(binding)))
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| refuse("no_pending_request"))?;
-    let consumed = saml_request::Entity::delete_by_id(request.id.as_str())
-        .exec(&ctx.db)
-        .await?
-        .rows_affected;
-    if consumed != 1 {
-        return Err(refuse("request_already_used"));
-    }
     if request.provider_id != provider.id {
         return Err(refuse("request_for_another_provider"));
     }
     if request.expires_at <= now {
         return Err(refuse("request_expired"));
     }
+    let xml = decode(ctx, saml_response)?;
 
     let descriptor = idp_descriptor(&provider).ok_or_else(|| refuse("provider_unusable"))?;
     let sp = service_provider(ctx, &provider, descriptor);
     let request_id = request.id.clone();
-    // samael and xmlsec run on a blocking thread: a panic there ends this login, not the server.
+    // The pre-filter, libxml2, xmlsec and samael run on a blocking thread: a panic there ends
+    // this login, not the server.
     let verified = tokio::task::spawn_blocking(move || {
-        sp.parse_xml_response(&xml, Some(&[request_id.as_str()]))
-            .map_err(|e| samael_reason(&e))
+        let shell = prefilter::check(&xml).map_err(|r| r.0)?;
+        let assertion = sp
+            .parse_xml_response(&xml, Some(&[request_id.as_str()]))
+            .map_err(|e| samael_reason(&e))?;
+        Ok::<_, &'static str>((shell, assertion))
     })
     .await;
-    let assertion = match verified {
-        Ok(Ok(assertion)) => assertion,
+    let (shell, assertion) = match verified {
+        Ok(Ok(verified)) => verified,
         Ok(Err(reason)) => return Err(refuse(reason)),
         Err(_) => return Err(refuse("parser_failure")),
     };
+    // samael checks these only when the Response itself is signed.
+    if shell
+        .destination
+        .is_some_and(|d| d != acs_url(&ctx.config, &provider.name))
+    {
+        return Err(refuse("destination"));
+    }
+    if shell.status.as_deref() != Some("urn:oasis:names:tc:SAML:2.0:status:Success") {
+        return Err(refuse("idp_status"));
+    }
     let checked = check_assertion(ctx, &provider, &request, &assertion, now)?;
 
     // Replay cache: the first use of an assertion ID inserts it; any later one fails.
@@ -459,6 +471,33 @@ async fn verify_and_sign_in(
         target: request.target,
         created,
     })
+}
+
+/// Finds and deletes the pending request the binding cookie names (consumed at first use).
+async fn take_request(
+    db: &impl ConnectionTrait,
+    binding: &str,
+) -> Result<Option<saml_request::Model>> {
+    let Some(request) = saml_request::Entity::find()
+        .filter(saml_request::Column::BindingHash.eq(tokens::hash(binding)))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let consumed = saml_request::Entity::delete_by_id(request.id.as_str())
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok((consumed == 1).then_some(request))
+}
+
+/// Consumes the request of a Response refused before it could be read (e.g. too large).
+pub async fn discard(ctx: &AppContext, binding: Option<&str>) -> Result<()> {
+    if let Some(binding) = binding {
+        take_request(&ctx.db, binding).await?;
+    }
+    Ok(())
 }
 
 struct Checked {

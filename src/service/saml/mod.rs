@@ -165,12 +165,25 @@ fn has_doctype(xml: &str) -> bool {
     }
 }
 
-/// Fetches metadata from `url` (http or https, 10 s, at most `MAX_METADATA_BYTES`).
+/// Fetches metadata from `url` (10 s, at most `MAX_METADATA_BYTES`). The certificates in it
+/// decide whose signatures are believed, so only https is accepted (plain http only from a
+/// loopback address), and redirects must stay on https.
 pub async fn fetch_metadata(url: &str) -> Result<String> {
+    let loopback = |u: &url::Url| match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
     let parsed = url::Url::parse(url)
         .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| Error::invalid("invalid_url", format!("`{url}` is not an http(s) URL")))?;
+        .filter(|u| u.scheme() == "https" || (u.scheme() == "http" && loopback(u)))
+        .ok_or_else(|| {
+            Error::invalid(
+                "invalid_url",
+                format!("`{url}` is not an https URL (metadata decides which signatures are trusted; use https, or --metadata-file)"),
+            )
+        })?;
     let fail = |e: String| {
         Error::invalid(
             "metadata_unavailable",
@@ -179,7 +192,15 @@ pub async fn fetch_metadata(url: &str) -> Result<String> {
     };
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(3))
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= 3 {
+                attempt.error("too many redirects")
+            } else if attempt.url().scheme() != "https" {
+                attempt.error("a redirect left https")
+            } else {
+                attempt.follow()
+            }
+        }))
         .build()
         .map_err(|e| fail(e.to_string()))?;
     let mut response = client
@@ -626,15 +647,23 @@ pub async fn provider_for_domain(
         .await?)
 }
 
-/// The refusal password login and reset give for an address in an SSO domain. It says no more
-/// than `GET /sso/lookup` does.
-pub fn sso_required(domain: &str) -> Error {
-    Error::forbidden(
-        "sso_required",
-        format!(
-            "addresses at {domain} sign in with single sign-on: start at /sso/login?email=<your address>"
-        ),
-    )
+/// Refuses password signup, login and reset for an address whose domain signs in through a
+/// SAML provider. The answer is the same for every address there, so it says no more than
+/// `GET /sso/lookup` does.
+pub async fn refuse_password_for(
+    db: &impl ConnectionTrait,
+    email: &crate::domain::Email,
+) -> Result<()> {
+    let domain = email.domain();
+    if provider_for_domain(db, domain).await?.is_some() {
+        return Err(Error::forbidden(
+            "sso_required",
+            format!(
+                "addresses at {domain} sign in with single sign-on: start at /sso/login?email=<your address>"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `authctl saml update NAME ...`.

@@ -29,6 +29,10 @@ const ALLOWED_TRANSFORMS: &[&str] = &[
 pub struct Checked {
     /// `Response/@InResponseTo`, unauthenticated: only a hint until samael has verified it.
     pub in_response_to: Option<String>,
+    /// `Response/@Destination` (unsigned when only the Assertion is signed).
+    pub destination: Option<String>,
+    /// The top-level `Status/StatusCode/@Value`.
+    pub status: Option<String>,
     /// How many `ds:Signature` elements the document holds (1 or 2).
     pub signatures: usize,
 }
@@ -52,7 +56,45 @@ fn ns_of(resolved: &ResolveResult<'_>) -> Vec<u8> {
 }
 
 /// Checks `xml` (already size-capped and UTF-8) and returns what the login needs from it.
+///
+/// Two parsers read a Response: this one and libxml2 (inside xmlsec and samael). Anything they
+/// could read differently is refused: another declared encoding, `<` inside an attribute value,
+/// and finally libxml2 itself must parse the document strictly (no recovery, no network) into
+/// exactly as many elements as were checked here.
 pub fn check(xml: &str) -> Result<Checked, Refused> {
+    let checked = scan(xml)?;
+    let options = libxml::parser::ParserOptions {
+        recover: false,
+        no_net: true,
+        no_def_dtd: true,
+        ..libxml::parser::ParserOptions::default()
+    };
+    let document = libxml::parser::Parser::default()
+        .parse_string_with_options(xml, options)
+        .map_err(|_| Refused("malformed_xml"))?;
+    let root = document
+        .get_root_element()
+        .ok_or(Refused("malformed_xml"))?;
+    if count_elements(&root) != checked.elements {
+        return Err(Refused("parser_disagreement"));
+    }
+    Ok(checked.checked)
+}
+
+fn count_elements(node: &libxml::tree::Node) -> usize {
+    1 + node
+        .get_child_elements()
+        .iter()
+        .map(count_elements)
+        .sum::<usize>()
+}
+
+struct Scanned {
+    checked: Checked,
+    elements: usize,
+}
+
+fn scan(xml: &str) -> Result<Scanned, Refused> {
     let mut reader = NsReader::from_str(xml);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Frame> = Vec::new();
@@ -61,6 +103,9 @@ pub fn check(xml: &str) -> Result<Checked, Refused> {
     let mut assertions = 0usize;
     let mut signatures = 0usize;
     let mut in_response_to = None;
+    let mut destination = None;
+    let mut status = None;
+    let mut elements = 0usize;
     // For each open ds:Signature: the ID of its parent and how many References it has.
     let mut signature_parents: Vec<(Option<String>, bool, usize)> = Vec::new();
     loop {
@@ -73,9 +118,16 @@ pub fn check(xml: &str) -> Result<Checked, Refused> {
             Event::DocType(_) => return Err(Refused("doctype")),
             Event::Comment(_) => return Err(Refused("comment")),
             Event::PI(_) => return Err(Refused("processing_instruction")),
-            Event::Decl(_) => {
+            Event::Decl(decl) => {
                 if seen_root {
                     return Err(Refused("malformed_xml"));
+                }
+                // libxml2 honours a declared encoding (UTF-7 hides markup from a UTF-8 reader).
+                if let Some(encoding) = decl.encoding() {
+                    let encoding = encoding.map_err(|_| Refused("malformed_xml"))?;
+                    if !matches!(encoding.to_ascii_lowercase().as_slice(), b"utf-8" | b"utf8") {
+                        return Err(Refused("encoding"));
+                    }
                 }
             }
             Event::GeneralRef(r) => {
@@ -100,6 +152,14 @@ pub fn check(xml: &str) -> Result<Checked, Refused> {
             }
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
+                elements += 1;
+                if stack.len() == 2
+                    && stack[1].ns == PROTOCOL_NS
+                    && stack[1].local == b"Status"
+                    && e.local_name().as_ref() == b"StatusCode"
+                {
+                    status = attribute(&reader, e, b"Value")?;
+                }
                 let frame = element(
                     &reader,
                     e,
@@ -110,6 +170,7 @@ pub fn check(xml: &str) -> Result<Checked, Refused> {
                     &mut assertions,
                     &mut signatures,
                     &mut in_response_to,
+                    &mut destination,
                     &mut signature_parents,
                 )?;
                 let is_signature = frame.ns == DSIG_NS && frame.local == b"Signature";
@@ -146,10 +207,32 @@ pub fn check(xml: &str) -> Result<Checked, Refused> {
     if signatures == 0 {
         return Err(Refused("unsigned"));
     }
-    Ok(Checked {
-        in_response_to,
-        signatures,
+    Ok(Scanned {
+        checked: Checked {
+            in_response_to,
+            destination,
+            status,
+            signatures,
+        },
+        elements,
     })
+}
+
+fn attribute(
+    reader: &NsReader<&[u8]>,
+    e: &BytesStart<'_>,
+    name: &[u8],
+) -> Result<Option<String>, Refused> {
+    for attr in e.attributes() {
+        let attr = attr.map_err(|_| Refused("malformed_xml"))?;
+        if attr.key.as_ref() == name {
+            return attr
+                .decoded_and_normalized_value(quick_xml::XmlVersion::Implicit1_0, reader.decoder())
+                .map(|v| Some(v.into_owned()))
+                .map_err(|_| Refused("malformed_xml"));
+        }
+    }
+    Ok(None)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -163,6 +246,7 @@ fn element(
     assertions: &mut usize,
     signatures: &mut usize,
     in_response_to: &mut Option<String>,
+    destination: &mut Option<String>,
     signature_parents: &mut Vec<(Option<String>, bool, usize)>,
 ) -> Result<Frame, Refused> {
     let local = e.local_name().as_ref().to_vec();
@@ -180,20 +264,29 @@ fn element(
     let mut algorithm = None;
     for attr in e.attributes() {
         let attr = attr.map_err(|_| Refused("malformed_xml"))?;
+        // Not well-formed XML, and libxml2's reading of it differs from quick-xml's.
+        if attr.value.contains(&b'<') {
+            return Err(Refused("malformed_xml"));
+        }
         let value = attr
             .decoded_and_normalized_value(quick_xml::XmlVersion::Implicit1_0, reader.decoder())
             .map_err(|_| Refused("malformed_xml"))?
             .into_owned();
-        match attr.key.as_ref() {
-            b"ID" => {
-                if !ids.insert(value.clone()) {
-                    return Err(Refused("duplicate_id"));
-                }
-                id = Some(value);
+        let key = attr.key.as_ref();
+        // libxml2 finds IDs by local name whatever the prefix, and knows xml:id.
+        let is_id = attr.key.local_name().as_ref() == b"ID" || key == b"xml:id";
+        if is_id {
+            if id.is_some() || !ids.insert(value.clone()) {
+                return Err(Refused("duplicate_id"));
             }
+            id = Some(value);
+            continue;
+        }
+        match key {
             b"URI" => uri = Some(value),
             b"Algorithm" => algorithm = Some(value),
             b"InResponseTo" if stack.is_empty() => *in_response_to = Some(value),
+            b"Destination" if stack.is_empty() => *destination = Some(value),
             _ => {}
         }
     }
@@ -363,6 +456,27 @@ mod tests {
             (
                 response(&format!("&xxe;{good_assertion}")),
                 "entity_reference",
+            ),
+            (
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-7\"?>{}",
+                    response(&good_assertion)
+                ),
+                "encoding",
+            ),
+            (
+                response(&format!("<x a=\"<ds:Signature/>\"/>{good_assertion}")),
+                "malformed_xml",
+            ),
+            (
+                response(&format!(
+                    "<x p:ID=\"_a\" xmlns:p=\"urn:x\"/>{good_assertion}"
+                )),
+                "duplicate_id",
+            ),
+            (
+                response(&format!("<x xml:id=\"_r\"/>{good_assertion}")),
+                "duplicate_id",
             ),
         ];
         for (xml, reason) in cases {
