@@ -65,7 +65,11 @@ fn serve_once(body: String) -> String {
 }
 
 fn fail(env: &Env, args: &[&str]) -> String {
-    let output = env.cmd().args(args).output().expect("run");
+    fail_with(&mut env.cmd(), args)
+}
+
+fn fail_with(cmd: &mut assert_cmd::Command, args: &[&str]) -> String {
+    let output = cmd.args(args).output().expect("run");
     assert_eq!(output.status.code(), Some(1), "{args:?} should fail");
     assert!(output.stdout.is_empty(), "{args:?} printed on stdout");
     String::from_utf8(output.stderr).expect("utf-8")
@@ -289,4 +293,47 @@ async fn onboarding_an_sso_domain_from_the_cli() {
         .await
         .expect("json");
     assert_eq!(lookup["sso"], false);
+}
+
+#[test]
+fn the_sp_key_can_come_from_configuration() {
+    let env = Env::migrated();
+    let idp = Idp::new(ENTITY);
+    let metadata = env.dir.path().join("idp.xml");
+    std::fs::write(&metadata, idp.metadata()).expect("write");
+    env.json(&[
+        "saml",
+        "add",
+        "acme",
+        "--metadata-file",
+        metadata.to_str().expect("path"),
+        "--domain",
+        "acme.test",
+    ]);
+    // Our key pair from files (here: any PEM pair, e.g. one an operator's PKI issued).
+    let ours = Idp::new("https://sp-key.test");
+    let output = env
+        .cmd()
+        .env("AUTHCTL_SAML__SP_KEY_FILE", &ours.key)
+        .env("AUTHCTL_SAML__SP_CERT_FILE", &ours.cert)
+        .args(["saml", "metadata", "acme"])
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let sp = String::from_utf8(output.stdout).expect("utf-8");
+    use base64::Engine;
+    let published = base64::engine::general_purpose::STANDARD.encode(&ours.cert_der);
+    assert!(
+        sp.contains(&published),
+        "the configured certificate is published: {sp}"
+    );
+    // One without the other is a configuration error.
+    let err = fail_with(
+        env.cmd().env("AUTHCTL_SAML__SP_KEY_FILE", &ours.key),
+        &["saml", "metadata", "acme"],
+    );
+    assert!(
+        err.contains("saml.sp_key_file and saml.sp_cert_file"),
+        "{err}"
+    );
 }
