@@ -19,6 +19,10 @@ pub enum Error {
     /// A wrong e-mail or password; deliberately says no more.
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// An authentication that was refused for a reason the client is not told (e.g. a SAML
+    /// Response); the reason is audited.
+    #[error("{message}")]
+    Rejected { code: &'static str, message: String },
     /// A wrong or replayed one-time code (TOTP or recovery code).
     #[error("the code is not valid")]
     InvalidCode,

@@ -42,6 +42,7 @@ enum SamlRequests {
     ProviderId,
     BindingHash,
     Target,
+    StepUpSessionId,
     CreatedAt,
     ExpiresAt,
 }
@@ -212,6 +213,11 @@ impl MigrationTrait for Migration {
                             .not_null(),
                     )
                     .col(ColumnDef::new(SamlRequests::Target).text().not_null())
+                    .col(
+                        ColumnDef::new(SamlRequests::StepUpSessionId)
+                            .string_len(36)
+                            .null(),
+                    )
                     .col(at(SamlRequests::CreatedAt))
                     .col(at(SamlRequests::ExpiresAt))
                     .foreign_key(
@@ -220,6 +226,16 @@ impl MigrationTrait for Migration {
                             .to(SamlProviders::Table, SamlProviders::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_saml_requests_binding_hash")
+                    .table(SamlRequests::Table)
+                    .col(SamlRequests::BindingHash)
+                    .unique()
                     .to_owned(),
             )
             .await?;

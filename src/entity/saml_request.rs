@@ -12,6 +12,8 @@ pub struct Model {
     pub binding_hash: String,
     /// Where the browser goes after the login: a path on this site.
     pub target: String,
+    /// Set when the login re-authenticates this session for step-up (ForceAuthn).
+    pub step_up_session_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
 }

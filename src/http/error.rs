@@ -48,6 +48,7 @@ impl From<Error> for ApiError {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
             }
             Error::InvalidCode => Self::new(StatusCode::UNAUTHORIZED, "invalid_code", message),
+            Error::Rejected { code, .. } => Self::new(StatusCode::UNAUTHORIZED, code, message),
             Error::Unauthenticated => {
                 Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
             }

@@ -14,7 +14,7 @@ use crate::service::{Actor, audit};
 
 use super::cookies;
 use super::error::{ApiError, ErrorBody};
-use super::extract::Client;
+use super::extract::{Client, MaybeSession};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -69,6 +69,10 @@ pub struct LoginQuery {
     provider: Option<String>,
     /// A path on this site to land on after the login (default `/`).
     redirect: Option<String>,
+    /// `true`: the signed-in SSO user re-authenticates at the IdP for step-up.
+    #[serde(default, rename = "stepUp")]
+    #[param(rename = "stepUp")]
+    step_up: bool,
 }
 
 /// Start an SSO login: redirects to the identity provider with a signed AuthnRequest
@@ -76,24 +80,31 @@ pub struct LoginQuery {
 #[utoipa::path(get, path = "/sso/login", tag = "sso", params(LoginQuery),
     responses(
         (status = 302, description = "To the IdP's SSO URL with `SAMLRequest`, `SigAlg` and `Signature`"),
+        (status = 401, description = "`stepUp=true` without a session", body = ErrorBody),
         (status = 404, description = "No such provider", body = ErrorBody),
-        (status = 422, description = "No provider serves the address's domain, or a bad redirect target", body = ErrorBody),
+        (status = 422, description = "`no_sso_identity` for step-up; no provider serves the address's domain, or a bad redirect target", body = ErrorBody),
         (status = 429, description = "Too many logins started from this address", body = ErrorBody),
     ))]
 pub async fn start(
     State(ctx): State<AppContext>,
     Client(client): Client,
+    MaybeSession(session): MaybeSession,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, ApiError> {
-    let started = login::start(
-        &ctx,
-        q.email.as_deref(),
-        q.provider.as_deref(),
-        q.redirect.as_deref(),
-        &client,
-        ctx.now(),
-    )
-    .await?;
+    let started = if q.step_up {
+        let auth = session.ok_or(crate::error::Error::Unauthenticated)?;
+        login::start_step_up(&ctx, &auth, q.redirect.as_deref(), &client, ctx.now()).await?
+    } else {
+        login::start(
+            &ctx,
+            q.email.as_deref(),
+            q.provider.as_deref(),
+            q.redirect.as_deref(),
+            &client,
+            ctx.now(),
+        )
+        .await?
+    };
     let location = HeaderValue::from_str(started.redirect.as_str())
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "bad IdP URL"))?;
     Ok((
@@ -116,7 +127,7 @@ pub async fn start(
     request_body(content_type = "application/x-www-form-urlencoded", description = "`SAMLResponse` (base64) and optionally `RelayState`"),
     responses(
         (status = 303, description = "Signed in: the session cookie is set, `Location` is the stored target"),
-        (status = 403, description = "`sso_failed`: the response was refused (the reason is in the audit log)", body = ErrorBody),
+        (status = 401, description = "`sso_failed`: the response was refused (the reason is in the audit log)", body = ErrorBody),
         (status = 413, description = "`sso_failed`: the body is too large", body = ErrorBody),
     ))]
 pub async fn acs(

@@ -101,6 +101,19 @@ pub async fn confirm(
     if let Some(email) = &email {
         throttle::clear_account(&ctx.db, email).await?;
     }
+    open_window(ctx, auth, factor, client, now).await
+}
+
+/// After a successful re-authentication with `factor`: opens the window, resets the session's
+/// timers, rotates its token and audits. Returns the new token and the window's end.
+pub async fn open_window(
+    ctx: &AppContext,
+    auth: &Authenticated,
+    factor: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<(SecretString, DateTime<Utc>)> {
+    let user = &auth.user;
     // A re-authentication resets both session timers (NIST 800-63B §5.2).
     session::Entity::update_many()
         .col_expr(session::Column::SteppedUpAt, Expr::value(now))

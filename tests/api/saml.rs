@@ -180,7 +180,7 @@ async fn assert_refused(
     assert!(
         matches!(
             status,
-            StatusCode::FORBIDDEN | StatusCode::PAYLOAD_TOO_LARGE
+            StatusCode::UNAUTHORIZED | StatusCode::PAYLOAD_TOO_LARGE
         ),
         "{case}: status {status} {payload}"
     );
@@ -1003,7 +1003,7 @@ async fn attacks_are_refused(backend: Backend) {
 
 /// The audited reason of a refusal (asserting the generic answer).
 async fn last_reason_after(app: &TestApp, response: reqwest::Response) -> String {
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(body(response).await["error"], "sso_failed");
     last_rejection(app).await.expect("an audit entry")
 }
@@ -1020,6 +1020,112 @@ async fn starting_logins_is_limited_per_ip(backend: Backend) {
         start(&app, &browser, "provider=acme").await,
         StatusCode::TOO_MANY_REQUESTS,
         "too_many_attempts",
+    )
+    .await;
+}
+
+on_every_backend!(sso_users_step_up_at_their_idp);
+
+/// Step-up for an account without a password: the user re-authenticates at the IdP
+/// (`ForceAuthn`), and only a fresh authentication of the session's own identity opens the window.
+async fn sso_users_step_up_at_their_idp(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let idp = Idp::new(ACME);
+    register(&app, &idp, Provider::default()).await;
+    let sign_in = |login: &Login, who: &str| idp.sign(login.fields(&app, who, json!({})));
+    let create_key = |browser: &reqwest::Client| {
+        browser
+            .post(app.url("/me/api-keys"))
+            .json(&json!({ "name": "deploy" }))
+            .send()
+    };
+
+    let alice = begin(&app, "alice@acme.test", "acme").await;
+    let response = alice.post(&app, &sign_in(&alice, "alice@acme.test")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let browser = alice.browser;
+    assert_error(
+        create_key(&browser).await.expect("request"),
+        StatusCode::FORBIDDEN,
+        "reauthentication_required",
+    )
+    .await;
+
+    // Step-up: a ForceAuthn request to alice's IdP, answered with a fresh authentication.
+    let response = start(&app, &browser, "stepUp=true&redirect=/account/keys").await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let (xml, _) = idp::authn_request(response.headers()["location"].to_str().expect("ascii"));
+    assert_eq!(idp::attribute(&xml, "ForceAuthn"), "true");
+    let step_up = Login {
+        browser,
+        provider: "acme".into(),
+        request_id: idp::attribute(&xml, "ID"),
+    };
+    let response = step_up
+        .post(&app, &sign_in(&step_up, "alice@acme.test"))
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/account/keys");
+    let me = me(&app, &step_up.browser).await;
+    assert!(me["stepUpUntil"].is_string(), "{me}");
+    assert_eq!(
+        create_key(&step_up.browser)
+            .await
+            .expect("request")
+            .status(),
+        StatusCode::CREATED
+    );
+
+    // Bob's step-up answered with alice's identity is refused; so is a stale authentication.
+    let bob = begin(&app, "bob@acme.test", "acme").await;
+    let response = bob.post(&app, &sign_in(&bob, "bob@acme.test")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let sessions_now = sessions(&app).await;
+    for (case, reason, advance) in [
+        ("another identity", "step_up_other_user", 0),
+        ("no fresh authentication", "not_reauthenticated", 240),
+    ] {
+        app.clock.advance(std::time::Duration::from_secs(advance));
+        let response = start(&app, &bob.browser, "stepUp=true").await;
+        let (xml, _) = idp::authn_request(response.headers()["location"].to_str().expect("ascii"));
+        let attempt = Login {
+            browser: bob.browser.clone(),
+            provider: "acme".into(),
+            request_id: idp::attribute(&xml, "ID"),
+        };
+        let who = if advance == 0 {
+            "alice@acme.test"
+        } else {
+            "bob@acme.test"
+        };
+        let response = attempt.post(&app, &sign_in(&attempt, who)).await;
+        assert_refused(&app, case, response, reason, sessions_now, &[]).await;
+        assert_error(
+            create_key(&bob.browser).await.expect("request"),
+            StatusCode::FORBIDDEN,
+            "reauthentication_required",
+        )
+        .await;
+    }
+
+    // Without a session, or for an account that does not sign in through SSO.
+    assert_error(
+        start(&app, &TestApp::browser(), "stepUp=true").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    app.verified_user("pat@example.com").await;
+    let response = app
+        .client
+        .get(app.url("/sso/login?stepUp=true"))
+        .send()
+        .await
+        .expect("request");
+    assert_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no_sso_identity",
     )
     .await;
 }

@@ -265,7 +265,7 @@ async fn onboarding_an_sso_domain_from_the_cli() {
         &first_fingerprint[..16],
     ]);
     assert_eq!(updated["certificates"].as_array().map(Vec::len), Some(1));
-    assert_eq!(sso_login(&base, &idp, "alice@acme.test", &[]).await.0, 403);
+    assert_eq!(sso_login(&base, &idp, "alice@acme.test", &[]).await.0, 401);
     assert_eq!(
         sso_login(&base, &rolled, "alice@acme.test", &["admins"])
             .await

@@ -11,7 +11,7 @@ use samael::schema::Assertion;
 use samael::service_provider::{Error as SamlError, ServiceProvider};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
     TransactionTrait,
 };
 use serde_json::json;
@@ -21,7 +21,9 @@ use url::Url;
 use crate::clock::span;
 use crate::context::AppContext;
 use crate::domain::{Email, Name};
-use crate::entity::{saml_provider, saml_replay, saml_request, sso_identity, user, user_role};
+use crate::entity::{
+    saml_provider, saml_replay, saml_request, session, sso_identity, user, user_role,
+};
 use crate::error::{Error, Result};
 use crate::service::sessions::{self, AuthMethod, NewSession};
 use crate::service::users::{self, NewUser};
@@ -96,6 +98,38 @@ pub fn safe_target(raw: Option<&str>) -> Result<String> {
     }
 }
 
+/// `GET /sso/login?stepUp=true`: the signed-in SSO user re-authenticates at their IdP
+/// (`ForceAuthn`); the Response then opens the step-up window of this very session.
+pub async fn start_step_up(
+    ctx: &AppContext,
+    auth: &sessions::Authenticated,
+    target: Option<&str>,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Started> {
+    let target = safe_target(target)?;
+    let identity = sso_identity::Entity::find()
+        .filter(sso_identity::Column::UserId.eq(auth.user.id.as_str()))
+        .order_by_desc(sso_identity::Column::LastLoginAt)
+        .one(&ctx.db)
+        .await?;
+    let provider = match identity {
+        Some(identity) => {
+            saml_provider::Entity::find_by_id(identity.provider_id.as_str())
+                .one(&ctx.db)
+                .await?
+        }
+        None => None,
+    }
+    .ok_or_else(|| {
+        Error::invalid(
+            "no_sso_identity",
+            "this account does not sign in through a SAML provider; confirm with POST /auth/confirm",
+        )
+    })?;
+    begin(ctx, &provider, target, Some(&auth.session.id), client, now).await
+}
+
 /// `GET /sso/login`: picks the provider (by address domain or by name), stores a request with
 /// a 256-bit ID bound to a new browser cookie, and returns the IdP URL carrying a signed
 /// AuthnRequest (HTTP-Redirect binding).
@@ -108,14 +142,6 @@ pub async fn start(
     now: DateTime<Utc>,
 ) -> Result<Started> {
     let target = safe_target(target)?;
-    crate::service::throttle::per_ip_per_hour(
-        &ctx.db,
-        "sso-ip",
-        client.ip,
-        ctx.config.saml.logins_per_ip_per_hour,
-        now,
-    )
-    .await?;
     let provider = match (email, provider) {
         (_, Some(name)) => find(&ctx.db, name).await?,
         (Some(raw), None) => {
@@ -136,6 +162,25 @@ pub async fn start(
             ));
         }
     };
+    begin(ctx, &provider, target, None, client, now).await
+}
+
+async fn begin(
+    ctx: &AppContext,
+    provider: &saml_provider::Model,
+    target: String,
+    step_up_session: Option<&str>,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Started> {
+    crate::service::throttle::per_ip_per_hour(
+        &ctx.db,
+        "sso-ip",
+        client.ip,
+        ctx.config.saml.logins_per_ip_per_hour,
+        now,
+    )
+    .await?;
     let key = super::sp_key(ctx).await?;
     let id = format!("_{}", tokens::generate());
     let binding = tokens::generate();
@@ -145,12 +190,14 @@ pub async fn start(
         provider_id: Set(provider.id.clone()),
         binding_hash: Set(tokens::hash(&binding)),
         target: Set(target),
+        step_up_session_id: Set(step_up_session.map(str::to_owned)),
         created_at: Set(now),
         expires_at: Set(now + span(ttl)),
     })
     .exec_without_returning(&ctx.db)
     .await?;
-    let sp = service_provider(ctx, &provider, EntityDescriptor::default());
+    let mut sp = service_provider(ctx, provider, EntityDescriptor::default());
+    sp.force_authn = step_up_session.is_some();
     let internal = |e: Box<dyn std::error::Error>| {
         Error::Internal(anyhow::anyhow!("cannot build the AuthnRequest: {e}"))
     };
@@ -254,10 +301,10 @@ fn refuse(reason: &'static str) -> Fail {
 
 /// The generic answer to every refused Response.
 pub fn failed() -> Error {
-    Error::forbidden(
-        "sso_failed",
-        "single sign-on did not succeed; start again from your login page",
-    )
+    Error::Rejected {
+        code: "sso_failed",
+        message: "single sign-on did not succeed; start again from your login page".into(),
+    }
 }
 
 /// `POST /saml/{provider}/acs`.
@@ -273,6 +320,12 @@ pub async fn complete(
         Ok(done) => Ok(done),
         Err(Fail::Error(e)) => Err(e),
         Err(Fail::Refused { reason, user_id }) => {
+            // The name comes from the URL: keep only what a provider name can be.
+            let provider_name = if super::check_name(provider_name).is_ok() {
+                provider_name
+            } else {
+                "(invalid)"
+            };
             tracing::info!(provider = provider_name, reason, "SAML response refused");
             audit::record(
                 &ctx.db,
@@ -403,6 +456,13 @@ async fn verify_and_sign_in(
         Err(e) => return Err(e.into()),
     }
 
+    if let Some(session_id) = &request.step_up_session_id {
+        return step_up(
+            ctx, &provider, &request, session_id, &assertion, &checked, client, now,
+        )
+        .await;
+    }
+
     let attributes = Attributes::of(&assertion);
     let email = match &provider.email_attribute {
         Some(name) => attributes.first(name),
@@ -498,6 +558,74 @@ pub async fn discard(ctx: &AppContext, binding: Option<&str>) -> Result<()> {
         take_request(&ctx.db, binding).await?;
     }
     Ok(())
+}
+
+/// The Response to a step-up request: the same person (same IdP identity as the session's
+/// user) authenticated again after the request was made; the session's window opens.
+#[allow(clippy::too_many_arguments)]
+async fn step_up(
+    ctx: &AppContext,
+    provider: &saml_provider::Model,
+    request: &saml_request::Model,
+    session_id: &str,
+    assertion: &Assertion,
+    checked: &Checked,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> std::result::Result<Completed, Fail> {
+    let Some((session, Some(user))) = session::Entity::find_by_id(session_id)
+        .find_also_related(user::Entity)
+        .one(&ctx.db)
+        .await?
+    else {
+        return Err(refuse("session_ended"));
+    };
+    if session.state != sessions::ACTIVE || session.expires_at <= now {
+        return Err(refuse("session_ended"));
+    }
+    let same_person = sso_identity::Entity::find()
+        .filter(sso_identity::Column::IdpEntityId.eq(provider.entity_id.as_str()))
+        .filter(sso_identity::Column::NameId.eq(checked.name_id.as_str()))
+        .filter(sso_identity::Column::UserId.eq(user.id.as_str()))
+        .one(&ctx.db)
+        .await?
+        .is_some();
+    if !same_person {
+        return Err(Fail::Refused {
+            reason: "step_up_other_user",
+            user_id: Some(user.id),
+        });
+    }
+    // ForceAuthn was asked for: the IdP must say the user authenticated after the request.
+    let skew = span(ctx.config.saml.clock_skew);
+    let fresh = assertion
+        .authn_statements
+        .iter()
+        .flatten()
+        .filter_map(|s| s.authn_instant)
+        .any(|t| t + skew >= request.created_at);
+    if !fresh {
+        return Err(Fail::Refused {
+            reason: "not_reauthenticated",
+            user_id: Some(user.id),
+        });
+    }
+    let auth = sessions::Authenticated {
+        session,
+        user,
+        rotated: None,
+        via_previous: false,
+    };
+    let (token, _) = crate::service::step_up::open_window(ctx, &auth, "sso", client, now).await?;
+    Ok(Completed {
+        user: auth.user,
+        session: NewSession {
+            token,
+            session: auth.session,
+        },
+        target: request.target.clone(),
+        created: false,
+    })
 }
 
 struct Checked {

@@ -330,7 +330,7 @@ pub fn normalize_domain(raw: &str) -> Result<String> {
     }
 }
 
-fn check_name(raw: &str) -> Result<String> {
+pub(crate) fn check_name(raw: &str) -> Result<String> {
     let fine = !raw.is_empty()
         && raw.len() <= 64
         && raw
