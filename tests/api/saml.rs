@@ -320,6 +320,22 @@ async fn jit_login_creates_then_updates_the_user_and_recomputes_roles(backend: B
     .await;
     assert_eq!(sessions[0]["authMethod"], "sso", "{sessions}");
 
+    // The audit says how the IdP authenticated the user.
+    let login_entry = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("login"))
+        .one(&app.ctx.db)
+        .await
+        .expect("audit")
+        .expect("a login entry");
+    let detail: Value =
+        serde_json::from_str(login_entry.detail.as_deref().unwrap_or("{}")).expect("json");
+    assert_eq!(detail["method"], "sso");
+    assert_eq!(detail["provider"], "acme");
+    assert_eq!(
+        detail["authnContext"],
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+    );
+
     // The same response again: the binding cookie went with the successful login.
     let again = login.post(&app, &signed).await;
     assert_refused(&app, "replayed response", again, "unsolicited", 1, &[]).await;

@@ -517,7 +517,13 @@ async fn verify_and_sign_in(
         client,
         now,
         new_ip,
-        json!({ "method": AuthMethod::Sso.as_str(), "provider": provider.name, "roles": roles }),
+        json!({
+            "method": AuthMethod::Sso.as_str(),
+            "provider": provider.name,
+            "roles": roles,
+            // How the IdP authenticated the user (SECURITY.md SAML-4): absent means assume one factor.
+            "authnContext": authn_context(&assertion),
+        }),
     )
     .await?;
     saml_provider::Entity::update_many()
@@ -626,6 +632,16 @@ async fn step_up(
         target: request.target.clone(),
         created: false,
     })
+}
+
+/// The first `AuthnContextClassRef` of the assertion's AuthnStatements.
+fn authn_context(assertion: &Assertion) -> Option<String> {
+    assertion
+        .authn_statements
+        .iter()
+        .flatten()
+        .filter_map(|s| s.authn_context.as_ref()?.value.as_ref()?.value.clone())
+        .next()
 }
 
 struct Checked {
