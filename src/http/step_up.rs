@@ -39,7 +39,7 @@ pub struct ConfirmResponse {
     responses(
         (status = 200, body = ConfirmResponse),
         (status = 401, description = "`invalid_credentials` or `invalid_code`", body = ErrorBody),
-        (status = 403, description = "`second_factor_required`: this account must confirm with a code", body = ErrorBody),
+        (status = 403, description = "`second_factor_required`: this account must confirm with a code; `sso_step_up_required`: it confirms at its IdP (`GET /sso/login?stepUp=true`)", body = ErrorBody),
         (status = 429, description = "Too many failures", body = ErrorBody),
     ))]
 pub async fn confirm(

@@ -56,6 +56,17 @@ pub async fn confirm(
                 "this account uses two-factor authentication: confirm with {\"code\"} from your authenticator app",
             ));
         }
+        Proof::Password(_)
+            if user.password_hash.is_none()
+                && !super::saml::identities_of(&ctx.db, &user.id)
+                    .await?
+                    .is_empty() =>
+        {
+            return Err(Error::forbidden(
+                "sso_step_up_required",
+                "this account signs in through single sign-on: confirm at your identity provider through GET /sso/login?stepUp=true",
+            ));
+        }
         Proof::Password(password) => {
             crate::domain::check_length(
                 secrecy::ExposeSecret::expose_secret(&password),

@@ -1067,6 +1067,15 @@ async fn sso_users_step_up_at_their_idp(backend: Backend) {
     )
     .await;
 
+    // There is no password to confirm with: the answer says where to go instead.
+    let confirm = browser
+        .post(app.url("/auth/confirm"))
+        .json(&json!({ "password": "anything-at-all" }))
+        .send()
+        .await
+        .expect("request");
+    assert_error(confirm, StatusCode::FORBIDDEN, "sso_step_up_required").await;
+
     // Step-up: a ForceAuthn request to alice's IdP, answered with a fresh authentication.
     let response = start(&app, &browser, "stepUp=true&redirect=/account/keys").await;
     assert_eq!(response.status(), StatusCode::FOUND);
