@@ -16,6 +16,7 @@ enum SamlProviders {
     EntityId,
     SsoUrl,
     Certificates,
+    RemovedCertificates,
     MetadataXml,
     EmailAttribute,
     NameAttribute,
@@ -119,6 +120,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(SamlProviders::SsoUrl).text().not_null())
                     .col(
                         ColumnDef::new(SamlProviders::Certificates)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SamlProviders::RemovedCertificates)
                             .text()
                             .not_null(),
                     )

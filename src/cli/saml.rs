@@ -167,6 +167,14 @@ fn print(output: Output, p: &ProviderView) -> anyhow::Result<()> {
             ("sso url", p.sso_url.clone()),
             ("domains", p.domains.join(", ")),
             ("certificates", certificates),
+            (
+                "removed certificates",
+                if p.removed_certificates.is_empty() {
+                    "-".into()
+                } else {
+                    p.removed_certificates.join("\n")
+                },
+            ),
             ("email attribute", or_default(&p.email_attribute)),
             ("name attribute", or_default(&p.name_attribute)),
             ("groups attribute", or_default(&p.groups_attribute)),

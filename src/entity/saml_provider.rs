@@ -15,6 +15,9 @@ pub struct Model {
     pub sso_url: String,
     /// JSON array of base64 DER signing certificates: every one is accepted (rollover).
     pub certificates: String,
+    /// JSON array of SHA-256 fingerprints removed with `--remove-certificate`: later metadata
+    /// does not bring them back.
+    pub removed_certificates: String,
     /// The metadata document last imported.
     pub metadata_xml: String,
     pub email_attribute: Option<String>,

@@ -89,10 +89,23 @@ pub async fn start(
     State(ctx): State<AppContext>,
     Client(client): Client,
     MaybeSession(session): MaybeSession,
+    headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, ApiError> {
     let started = if q.step_up {
         let auth = session.ok_or(crate::error::Error::Unauthenticated)?;
+        // Only this site's own pages may send a signed-in user to re-authenticate.
+        let from_elsewhere = matches!(
+            headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+            Some("cross-site") | Some("same-site")
+        );
+        if from_elsewhere {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross_site_request",
+                "a step-up can only be started from this site",
+            ));
+        }
         login::start_step_up(&ctx, &auth, q.redirect.as_deref(), &client, ctx.now()).await?
     } else {
         login::start(

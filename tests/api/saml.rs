@@ -1133,6 +1133,34 @@ async fn sso_users_step_up_at_their_idp(backend: Backend) {
         .await;
     }
 
+    // Started from another site: refused (any page could otherwise bounce a user to the IdP).
+    let response = bob
+        .browser
+        .get(app.url("/sso/login?stepUp=true"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("request");
+    assert_error(response, StatusCode::FORBIDDEN, "cross_site_request").await;
+    // An account with an authenticator app confirms with its code, not with the IdP.
+    let bob_user = user::Entity::find()
+        .filter(user::Column::Email.eq("bob@acme.test"))
+        .one(&app.ctx.db)
+        .await
+        .expect("query")
+        .expect("bob");
+    let mut active: user::ActiveModel = bob_user.into();
+    active.totp_enabled_at = sea_orm::ActiveValue::Set(Some(app.clock_now()));
+    sea_orm::ActiveModelTrait::update(active, &app.ctx.db)
+        .await
+        .expect("update");
+    assert_error(
+        start(&app, &bob.browser, "stepUp=true").await,
+        StatusCode::FORBIDDEN,
+        "second_factor_required",
+    )
+    .await;
+
     // Without a session, or for an account that does not sign in through SSO.
     assert_error(
         start(&app, &TestApp::browser(), "stepUp=true").await,

@@ -278,6 +278,14 @@ async fn onboarding_an_sso_domain_from_the_cli() {
         json!(["admin", "employee"]),
         "stale roles dropped"
     );
+    // Importing the old metadata again does not bring the removed certificate back.
+    let reimported = env.json(&["saml", "update", "acme", "--metadata-file", metadata]);
+    assert_eq!(reimported["certificates"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        reimported["removedCertificates"],
+        json!([first_fingerprint])
+    );
+    assert_eq!(sso_login(&base, &idp, "alice@acme.test", &[]).await.0, 401);
 
     // remove asks first (and refuses to guess without a terminal), then the domain is free.
     let err = fail(&env, &["saml", "remove", "acme"]);
@@ -327,6 +335,14 @@ fn the_sp_key_can_come_from_configuration() {
         sp.contains(&published),
         "the configured certificate is published: {sp}"
     );
+    // A certificate for another key is refused.
+    let err = fail_with(
+        env.cmd()
+            .env("AUTHCTL_SAML__SP_KEY_FILE", &idp.key)
+            .env("AUTHCTL_SAML__SP_CERT_FILE", &ours.cert),
+        &["saml", "metadata", "acme"],
+    );
+    assert!(err.contains("is not for the key"), "{err}");
     // One without the other is a configuration error.
     let err = fail_with(
         env.cmd().env("AUTHCTL_SAML__SP_KEY_FILE", &ours.key),

@@ -108,14 +108,20 @@ pub async fn start_step_up(
     now: DateTime<Utc>,
 ) -> Result<Started> {
     let target = safe_target(target)?;
+    if auth.user.totp_enabled_at.is_some() {
+        // The IdP's login does not replace the factor this account has here.
+        return Err(second_factor_required());
+    }
     let identity = sso_identity::Entity::find()
         .filter(sso_identity::Column::UserId.eq(auth.user.id.as_str()))
         .order_by_desc(sso_identity::Column::LastLoginAt)
         .one(&ctx.db)
         .await?;
     let provider = match identity {
+        // By entity ID: the provider may have been removed and registered again.
         Some(identity) => {
-            saml_provider::Entity::find_by_id(identity.provider_id.as_str())
+            saml_provider::Entity::find()
+                .filter(saml_provider::Column::EntityId.eq(identity.idp_entity_id.as_str()))
                 .one(&ctx.db)
                 .await?
         }
@@ -128,6 +134,13 @@ pub async fn start_step_up(
         )
     })?;
     begin(ctx, &provider, target, Some(&auth.session.id), client, now).await
+}
+
+fn second_factor_required() -> Error {
+    Error::forbidden(
+        "second_factor_required",
+        "this account uses two-factor authentication: confirm with {\"code\"} at POST /auth/confirm",
+    )
 }
 
 /// `GET /sso/login`: picks the provider (by address domain or by name), stores a request with
@@ -586,8 +599,19 @@ async fn step_up(
     else {
         return Err(refuse("session_ended"));
     };
-    if session.state != sessions::ACTIVE || session.expires_at <= now {
+    let idle_cutoff = now - span(ctx.config.session.idle_timeout);
+    if session.state != sessions::ACTIVE
+        || session.expires_at <= now
+        || session.last_active_at <= idle_cutoff
+        || user.disabled_at.is_some()
+    {
         return Err(refuse("session_ended"));
+    }
+    if user.totp_enabled_at.is_some() {
+        return Err(Fail::Refused {
+            reason: "second_factor_required",
+            user_id: Some(user.id),
+        });
     }
     let same_person = sso_identity::Entity::find()
         .filter(sso_identity::Column::IdpEntityId.eq(provider.entity_id.as_str()))

@@ -378,6 +378,8 @@ pub struct ProviderView {
     pub sso_url: String,
     pub domains: Vec<String>,
     pub certificates: Vec<CertificateInfo>,
+    /// Fingerprints removed by an operator; metadata imports skip them.
+    pub removed_certificates: Vec<String>,
     pub email_attribute: Option<String>,
     pub name_attribute: Option<String>,
     pub groups_attribute: Option<String>,
@@ -427,6 +429,7 @@ async fn view(ctx: &AppContext, p: saml_provider::Model) -> Result<ProviderView>
             .map(|c| certificate_info(c))
             .collect(),
         group_roles: group_roles_of(&p),
+        removed_certificates: serde_json::from_str(&p.removed_certificates).unwrap_or_default(),
         sp_entity_id: sp_entity_id(&ctx.config),
         acs_url: acs_url(&ctx.config, &p.name),
         name: p.name,
@@ -575,6 +578,7 @@ pub async fn add(
         entity_id: Set(new.metadata.entity_id.clone()),
         sso_url: Set(new.metadata.sso_url.clone()),
         certificates: Set(encode_certificates(&new.metadata.certificates)),
+        removed_certificates: Set("[]".into()),
         metadata_xml: Set(new.metadata.xml.clone()),
         email_attribute: Set(check_attribute(new.email_attribute)?),
         name_attribute: Set(check_attribute(new.name_attribute)?),
@@ -677,8 +681,11 @@ pub async fn update(
     let txn = ctx.db.begin().await?;
     let provider = find(&txn, name).await?;
     let mut certificates = certificates_of(&provider);
+    let mut removed: Vec<String> =
+        serde_json::from_str(&provider.removed_certificates).unwrap_or_default();
     let mut model: saml_provider::ActiveModel = provider.clone().into();
     let mut changed = Vec::new();
+    let mut skipped = Vec::new();
     if let Some(metadata) = changes.metadata {
         if metadata.entity_id != provider.entity_id {
             return Err(Error::invalid(
@@ -690,7 +697,11 @@ pub async fn update(
             ));
         }
         for cert in metadata.certificates {
-            if !certificates.contains(&cert) {
+            let fingerprint = hex(&Sha256::digest(&cert));
+            if removed.contains(&fingerprint) {
+                // Removed on purpose (perhaps compromised): a metadata refresh does not undo that.
+                skipped.push(fingerprint);
+            } else if !certificates.contains(&cert) {
                 certificates.push(cert);
             }
         }
@@ -707,7 +718,14 @@ pub async fn update(
             ));
         }
         let before = certificates.len();
-        certificates.retain(|c| !hex(&Sha256::digest(c)).starts_with(&wanted));
+        certificates.retain(|c| {
+            let fingerprint = hex(&Sha256::digest(c));
+            let matches = fingerprint.starts_with(&wanted);
+            if matches && !removed.contains(&fingerprint) {
+                removed.push(fingerprint);
+            }
+            !matches
+        });
         if certificates.len() == before {
             return Err(Error::NotFound("certificate with that fingerprint"));
         }
@@ -720,6 +738,7 @@ pub async fn update(
         ));
     }
     model.certificates = Set(encode_certificates(&certificates));
+    model.removed_certificates = Set(json!(removed).to_string());
     if let Some(domains) = &changes.domains {
         let domains = dedup_domains(domains)?;
         claim_domains(&txn, &provider.id, &domains).await?;
@@ -758,7 +777,7 @@ pub async fn update(
         "saml_provider_updated",
         None,
         None,
-        json!({ "provider": name, "changed": changed }),
+        json!({ "provider": name, "changed": changed, "certificatesNotReadded": skipped }),
     )
     .await?;
     txn.commit().await?;
@@ -816,6 +835,17 @@ pub async fn sp_key(ctx: &AppContext) -> Result<SpKey> {
             .map_err(|_| internal(format!("{} is not a PEM private key", key_file.display())))?;
         let cert = X509::from_pem(&read(cert_file)?)
             .map_err(|_| internal(format!("{} is not a PEM certificate", cert_file.display())))?;
+        let matches = cert
+            .public_key()
+            .map(|public| public.public_eq(&key))
+            .unwrap_or(false);
+        if !matches {
+            return Err(internal(format!(
+                "the certificate {} is not for the key {}",
+                cert_file.display(),
+                key_file.display()
+            )));
+        }
         let certificate_der = cert.to_der().map_err(|e| internal(e.to_string()))?;
         return Ok(SpKey {
             key,

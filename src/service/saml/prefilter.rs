@@ -75,23 +75,30 @@ pub fn check(xml: &str) -> Result<Checked, Refused> {
     let root = document
         .get_root_element()
         .ok_or(Refused("malformed_xml"))?;
-    if count_elements(&root) != checked.elements {
+    let mut seen = Vec::with_capacity(checked.elements.len());
+    elements_of(&root, &mut seen);
+    if seen != checked.elements {
         return Err(Refused("parser_disagreement"));
     }
     Ok(checked.checked)
 }
 
-fn count_elements(node: &libxml::tree::Node) -> usize {
-    1 + node
-        .get_child_elements()
-        .iter()
-        .map(count_elements)
-        .sum::<usize>()
+/// Every element's (namespace, local name) as libxml2 resolved it, in document order.
+fn elements_of(node: &libxml::tree::Node, out: &mut Vec<(Vec<u8>, Vec<u8>)>) {
+    let ns = node
+        .get_namespace()
+        .map(|n| n.get_href().into_bytes())
+        .unwrap_or_default();
+    out.push((ns, node.get_name().into_bytes()));
+    for child in node.get_child_elements() {
+        elements_of(&child, out);
+    }
 }
 
 struct Scanned {
     checked: Checked,
-    elements: usize,
+    /// Every element's (namespace, local name) as checked here, in document order.
+    elements: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 fn scan(xml: &str) -> Result<Scanned, Refused> {
@@ -105,7 +112,7 @@ fn scan(xml: &str) -> Result<Scanned, Refused> {
     let mut in_response_to = None;
     let mut destination = None;
     let mut status = None;
-    let mut elements = 0usize;
+    let mut elements = Vec::new();
     // For each open ds:Signature: the ID of its parent and how many References it has.
     let mut signature_parents: Vec<(Option<String>, bool, usize)> = Vec::new();
     loop {
@@ -152,7 +159,7 @@ fn scan(xml: &str) -> Result<Scanned, Refused> {
             }
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
-                elements += 1;
+                elements.push((ns.clone(), e.local_name().as_ref().to_vec()));
                 if stack.len() == 2
                     && stack[1].ns == PROTOCOL_NS
                     && stack[1].local == b"Status"
@@ -262,17 +269,33 @@ fn element(
     let mut id = None;
     let mut uri = None;
     let mut algorithm = None;
+    let mut local_names = HashSet::new();
     for attr in e.attributes() {
         let attr = attr.map_err(|_| Refused("malformed_xml"))?;
         // Not well-formed XML, and libxml2's reading of it differs from quick-xml's.
         if attr.value.contains(&b'<') {
             return Err(Refused("malformed_xml"));
         }
+        let key = attr.key.as_ref();
+        let declaration = key == b"xmlns" || key.starts_with(b"xmlns:");
+        // libxml2 expands references in a namespace name; quick-xml does not.
+        if declaration && attr.value.contains(&b'&') {
+            return Err(Refused("namespace_declaration"));
+        }
+        if !declaration {
+            // xmlsec reads attributes by local name, whatever their prefix: one of each, and
+            // no prefixed attributes at all on signature elements.
+            if !local_names.insert(attr.key.local_name().as_ref().to_vec()) {
+                return Err(Refused("duplicate_attribute"));
+            }
+            if ns == DSIG_NS && attr.key.prefix().is_some() {
+                return Err(Refused("signature_attribute"));
+            }
+        }
         let value = attr
             .decoded_and_normalized_value(quick_xml::XmlVersion::Implicit1_0, reader.decoder())
             .map_err(|_| Refused("malformed_xml"))?
             .into_owned();
-        let key = attr.key.as_ref();
         // libxml2 finds IDs by local name whatever the prefix, and knows xml:id.
         let is_id = attr.key.local_name().as_ref() == b"ID" || key == b"xml:id";
         if is_id {
@@ -477,6 +500,35 @@ mod tests {
             (
                 response(&format!("<x xml:id=\"_r\"/>{good_assertion}")),
                 "duplicate_id",
+            ),
+            (
+                response(&format!(
+                    "<x:Signature xmlns:x=\"http://www.w3.org/2000/09/xmldsig&#35;\"/>{good_assertion}"
+                )),
+                "namespace_declaration",
+            ),
+            (
+                response(&format!(
+                    "<ds:Foo><ds:Signature xmlns:ds=\"\"/></ds:Foo>{good_assertion}"
+                )),
+                "parser_disagreement",
+            ),
+            (
+                response(&assertion(
+                    "_a",
+                    &signature(
+                        "#_a\" xmlns:p=\"urn:p\" p:URI=\"http://evil.example/",
+                        ENVELOPED,
+                    ),
+                )),
+                "duplicate_attribute",
+            ),
+            (
+                response(&assertion(
+                    "_a",
+                    &signature("#_a\" xmlns:p=\"urn:p\" p:Extra=\"1", ENVELOPED),
+                )),
+                "signature_attribute",
             ),
         ];
         for (xml, reason) in cases {
