@@ -296,9 +296,17 @@ fn element(
             .decoded_and_normalized_value(quick_xml::XmlVersion::Implicit1_0, reader.decoder())
             .map_err(|_| Refused("malformed_xml"))?
             .into_owned();
-        // libxml2 finds IDs by local name whatever the prefix, and knows xml:id.
-        let is_id = attr.key.local_name().as_ref() == b"ID" || key == b"xml:id";
-        if is_id {
+        // SAML identifies elements by `ID`; libxml2 also registers any `xml:id` value, which
+        // xmlsec would evaluate as an XPointer expression: not accepted at all.
+        if key == b"xml:id" {
+            return Err(Refused("xml_id"));
+        }
+        // libxml2 finds IDs by local name whatever the prefix.
+        if attr.key.local_name().as_ref() == b"ID" {
+            // A plain name: nothing xmlsec could read as XPointer (`(`, `'`, spaces).
+            if !is_plain_id(&value) {
+                return Err(Refused("invalid_id"));
+            }
             if id.is_some() || !ids.insert(value.clone()) {
                 return Err(Refused("duplicate_id"));
             }
@@ -373,6 +381,16 @@ fn element(
         return Err(Refused("transform"));
     }
     Ok(Frame { ns, local, id })
+}
+
+/// `[A-Za-z_][A-Za-z0-9._-]*`: what IdPs use for IDs, and nothing an XPointer could hide in.
+fn is_plain_id(value: &str) -> bool {
+    let mut chars = value.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && value.len() <= 256
 }
 
 #[cfg(test)]
@@ -499,7 +517,25 @@ mod tests {
             ),
             (
                 response(&format!("<x xml:id=\"_r\"/>{good_assertion}")),
-                "duplicate_id",
+                "xml_id",
+            ),
+            (
+                response(&format!(
+                    "<saml:Assertion xml:id=\"xpointer(id('_r'))\">{}</saml:Assertion>",
+                    signature("#xpointer(id('_r'))", ENVELOPED)
+                )),
+                "xml_id",
+            ),
+            (
+                response(&assertion(
+                    "_z') | id('_r",
+                    &signature("#_z') | id('_r", ENVELOPED),
+                )),
+                "invalid_id",
+            ),
+            (
+                response(&assertion("_a _r", &signature("#_a _r", ENVELOPED))),
+                "invalid_id",
             ),
             (
                 response(&format!(
