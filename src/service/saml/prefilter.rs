@@ -46,7 +46,12 @@ struct Frame {
     ns: Vec<u8>,
     local: Vec<u8>,
     id: Option<String>,
+    /// Namespace declarations in scope here (this element's and its ancestors').
+    declarations: usize,
 }
+
+/// Canonicalization costs about elements × declarations²: a real Response has a handful.
+const MAX_DECLARATIONS_IN_SCOPE: usize = 32;
 
 fn ns_of(resolved: &ResolveResult<'_>) -> Vec<u8> {
     match resolved {
@@ -270,6 +275,7 @@ fn element(
     let mut uri = None;
     let mut algorithm = None;
     let mut local_names = HashSet::new();
+    let mut declarations = stack.last().map_or(0, |f| f.declarations);
     for attr in e.attributes() {
         let attr = attr.map_err(|_| Refused("malformed_xml"))?;
         // Not well-formed XML, and libxml2's reading of it differs from quick-xml's.
@@ -278,6 +284,7 @@ fn element(
         }
         let key = attr.key.as_ref();
         let declaration = key == b"xmlns" || key.starts_with(b"xmlns:");
+        declarations += usize::from(declaration);
         // libxml2 expands references in a namespace name; quick-xml does not.
         if declaration && attr.value.contains(&b'&') {
             return Err(Refused("namespace_declaration"));
@@ -315,11 +322,17 @@ fn element(
         }
         match key {
             b"URI" => uri = Some(value),
+            b"PrefixList" if value.split_whitespace().count() > MAX_DECLARATIONS_IN_SCOPE => {
+                return Err(Refused("namespace_declarations"));
+            }
             b"Algorithm" => algorithm = Some(value),
             b"InResponseTo" if stack.is_empty() => *in_response_to = Some(value),
             b"Destination" if stack.is_empty() => *destination = Some(value),
             _ => {}
         }
+    }
+    if declarations > MAX_DECLARATIONS_IN_SCOPE {
+        return Err(Refused("namespace_declarations"));
     }
     let parent = stack.last();
     match (ns.as_slice(), local.as_slice()) {
@@ -380,7 +393,12 @@ fn element(
     {
         return Err(Refused("transform"));
     }
-    Ok(Frame { ns, local, id })
+    Ok(Frame {
+        ns,
+        local,
+        id,
+        declarations,
+    })
 }
 
 /// `[A-Za-z_][A-Za-z0-9._-]*`: what IdPs use for IDs, and nothing an XPointer could hide in.
@@ -407,6 +425,13 @@ mod tests {
         format!(
             r##"<ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:Reference URI="{target}"><ds:Transforms><ds:Transform Algorithm="{transform}"/></ds:Transforms></ds:Reference></ds:SignedInfo></ds:Signature>"##
         )
+    }
+
+    /// Twelve namespace declarations with prefixes unique to `n`.
+    fn declarations(n: usize) -> String {
+        (0..12)
+            .map(|i| format!(" xmlns:p{n}_{i}=\"urn:x\""))
+            .collect()
     }
 
     const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
@@ -536,6 +561,15 @@ mod tests {
             (
                 response(&assertion("_a _r", &signature("#_a _r", ENVELOPED))),
                 "invalid_id",
+            ),
+            (
+                response(&format!(
+                    "<w{}><w{}><w{}/></w></w>{good_assertion}",
+                    declarations(0),
+                    declarations(1),
+                    declarations(2)
+                )),
+                "namespace_declarations",
             ),
             (
                 response(&format!(
