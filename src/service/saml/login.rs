@@ -53,6 +53,16 @@ const GROUP_ATTRIBUTES: &[&str] = &[
     "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
 ];
 
+/// Bounds how many Responses are verified at once (parsing and canonicalization are CPU-bound).
+static VERIFICATIONS: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(
+            std::thread::available_parallelism()
+                .map(std::num::NonZero::get)
+                .unwrap_or(2),
+        )
+    });
+
 /// A started login: where to send the browser, and the cookie that binds the request to it.
 pub struct Started {
     pub redirect: Url,
@@ -425,7 +435,11 @@ async fn verify_and_sign_in(
     let sp = service_provider(ctx, &provider, descriptor);
     let request_id = request.id.clone();
     // The pre-filter, libxml2, xmlsec and samael run on a blocking thread: a panic there ends
-    // this login, not the server.
+    // this login, not the server. At most one verification per CPU core runs at a time.
+    let _permit = VERIFICATIONS
+        .acquire()
+        .await
+        .map_err(|_| Error::Internal(anyhow::anyhow!("the SAML verifier is shut down")))?;
     let verified = tokio::task::spawn_blocking(move || {
         let shell = prefilter::check(&xml).map_err(|r| r.0)?;
         let assertion = sp
