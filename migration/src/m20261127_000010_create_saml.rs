@@ -241,7 +241,6 @@ impl MigrationTrait for Migration {
                     .name("idx_saml_requests_binding_hash")
                     .table(SamlRequests::Table)
                     .col(SamlRequests::BindingHash)
-                    .unique()
                     .to_owned(),
             )
             .await?;

@@ -91,8 +91,15 @@ pub async fn refresh(State(ctx): State<AppContext>, mut req: Request, next: Next
     let slot = RotatedToken::default();
     req.extensions_mut().insert(slot.clone());
     let mut response = next.run(req).await;
+    // Unless the handler set the session cookie itself (other cookies do not count).
+    let session_prefix = format!("{}=", cookie_name(&ctx.config));
+    let sets_session = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(session_prefix.as_bytes()));
     if let Some(token) = slot.take()
-        && !response.headers().contains_key(header::SET_COOKIE)
+        && !sets_session
     {
         response
             .headers_mut()

@@ -92,6 +92,7 @@ pub async fn start(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, ApiError> {
+    let binding = cookies::named(&headers, cookies::saml_cookie_name(&ctx.config));
     let started = if q.step_up {
         let auth = session.ok_or(crate::error::Error::Unauthenticated)?;
         // Only this site's own pages may send a signed-in user to re-authenticate.
@@ -106,13 +107,22 @@ pub async fn start(
                 "a step-up can only be started from this site",
             ));
         }
-        login::start_step_up(&ctx, &auth, q.redirect.as_deref(), &client, ctx.now()).await?
+        login::start_step_up(
+            &ctx,
+            &auth,
+            q.redirect.as_deref(),
+            binding,
+            &client,
+            ctx.now(),
+        )
+        .await?
     } else {
         login::start(
             &ctx,
             q.email.as_deref(),
             q.provider.as_deref(),
             q.redirect.as_deref(),
+            binding,
             &client,
             ctx.now(),
         )
@@ -155,7 +165,6 @@ pub async fn acs(
     let limit = ctx.config.saml.max_response_bytes / 3 * 4 * 11 / 10 + 4096;
     let binding = cookies::named(&headers, cookies::saml_cookie_name(&ctx.config));
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        login::discard(&ctx, binding).await?;
         audit::record(
             &ctx.db,
             now,
@@ -163,7 +172,7 @@ pub async fn acs(
             "sso_rejected",
             None,
             Some(&client),
-            serde_json::json!({ "provider": provider, "reason": "too_large" }),
+            serde_json::json!({ "provider": login::shown_provider(&provider), "reason": "too_large" }),
         )
         .await
         .map_err(ApiError::from)?;
@@ -177,12 +186,10 @@ pub async fn acs(
         .find(|(k, _)| k == "SAMLResponse")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let done = login::complete(&ctx, &provider, &saml_response, binding, &client, now).await;
-    // On failure the cookie stays: the request it pointed to is already consumed.
-    let done = done?;
-    let clear_binding = cookies::set_saml_binding(&ctx.config, "", 0);
+    // The binding cookie stays either way: other tabs may have logins of their own pending.
+    let done = login::complete(&ctx, &provider, &saml_response, binding, &client, now).await?;
     let location = HeaderValue::from_str(&done.target).unwrap_or(HeaderValue::from_static("/"));
-    let mut response = (
+    Ok((
         StatusCode::SEE_OTHER,
         [
             (header::LOCATION, location),
@@ -192,11 +199,7 @@ pub async fn acs(
             ),
         ],
     )
-        .into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, clear_binding);
-    Ok(response)
+        .into_response())
 }
 
 /// Our SP metadata for one provider, for the IdP administrator.

@@ -336,9 +336,17 @@ async fn jit_login_creates_then_updates_the_user_and_recomputes_roles(backend: B
         "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
     );
 
-    // The same response again: the binding cookie went with the successful login.
+    // The same response again: its request is spent.
     let again = login.post(&app, &signed).await;
-    assert_refused(&app, "replayed response", again, "unsolicited", 1, &[]).await;
+    assert_refused(
+        &app,
+        "replayed response",
+        again,
+        "no_pending_request",
+        1,
+        &[],
+    )
+    .await;
 
     // A later login: the name changes at the IdP, a group is gone: the stale role is dropped.
     let login = begin(&app, "alice@acme.test", "acme").await;
@@ -381,17 +389,22 @@ async fn either_signature_alone_is_enough(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let idp = Idp::new(ACME);
     register(&app, &idp, Provider::default()).await;
-    for (who, extra) in [
+    // Both logins start in one browser (two tabs) before either is answered.
+    let browser = TestApp::browser();
+    let first = begin_in(&app, browser.clone(), "assertion-only@acme.test", "acme").await;
+    let second = begin_in(&app, browser, "response-only@acme.test", "acme").await;
+    for (login, who, extra) in [
         (
-            "assertion-only@acme.test",
-            json!({ "sign_response": false }),
-        ),
-        (
+            second,
             "response-only@acme.test",
             json!({ "sign_assertion": false }),
         ),
+        (
+            first,
+            "assertion-only@acme.test",
+            json!({ "sign_response": false }),
+        ),
     ] {
-        let login = begin(&app, who, "acme").await;
         let response = login
             .post(&app, &idp.sign(login.fields(&app, who, extra)))
             .await;
@@ -514,6 +527,27 @@ async fn existing_accounts_are_linked_only_by_policy(backend: Backend) {
     )
     .await;
 
+    // A disabled account is refused before anything about it changes.
+    authctl::service::users::disable(&app.ctx, &Actor::cli(), "carol@acme.test", app.clock_now())
+        .await
+        .expect("disable");
+    let login = begin(&app, "carol@acme.test", "acme").await;
+    let renamed = idp.sign(login.fields(
+        &app,
+        "carol@acme.test",
+        json!({ "attributes": { "email": ["carol@acme.test"], "name": ["Renamed At IdP"] } }),
+    ));
+    let before = sessions(&app).await;
+    let response = login.post(&app, &renamed).await;
+    assert_refused(&app, "disabled", response, "account_disabled", before, &[]).await;
+    let carol = user::Entity::find()
+        .filter(user::Column::Email.eq("carol@acme.test"))
+        .one(&app.ctx.db)
+        .await
+        .expect("query")
+        .expect("carol");
+    assert_ne!(carol.name, "Renamed At IdP");
+
     // An unverified account is never linked, whatever the policy.
     let login = begin(&app, "dave@acme.test", "acme").await;
     let before = sessions(&app).await;
@@ -594,6 +628,10 @@ async fn sso_domains_are_told_to_use_sso(backend: Backend) {
         "https://evil.example/",
         "//evil.example/x",
         "/\\evil.example",
+        "/..//evil.example",
+        "/.//evil.example",
+        "/app//evil.example",
+        "/app/\u{2028}",
     ] {
         let query = format!("provider=acme&redirect={}", urlencode(target));
         assert_error(
@@ -885,12 +923,23 @@ async fn attacks_are_refused(backend: Backend) {
         &app,
         "another browser",
         attackers.post(&app, &for_victim).await,
-        "in_response_to",
+        "no_pending_request",
         0,
         &nobody,
     )
     .await;
-    // ...and that browser's request is now spent, even though it failed.
+    // A request is spent by its first answer, even a failed one.
+    let xml = idp.sign_xml(attackers.fields(&app, evil, json!({})));
+    let broken = idp::encode(&xml.replace("<saml:Issuer>", "<saml:Issuer> "));
+    assert_refused(
+        &app,
+        "broken answer",
+        attackers.post(&app, &broken).await,
+        "invalid_signature",
+        0,
+        &nobody,
+    )
+    .await;
     let for_attacker = idp.sign(attackers.fields(&app, evil, json!({})));
     assert_refused(
         &app,
@@ -1045,7 +1094,11 @@ on_every_backend!(sso_users_step_up_at_their_idp);
 /// Step-up for an account without a password: the user re-authenticates at the IdP
 /// (`ForceAuthn`), and only a fresh authentication of the session's own identity opens the window.
 async fn sso_users_step_up_at_their_idp(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // Tokens rotate every second here, so starting a step-up also rotates the session token.
+    let app = TestApp::spawn_with(backend, |c| {
+        c.session.rotation_interval = std::time::Duration::from_secs(1)
+    })
+    .await;
     let idp = Idp::new(ACME);
     register(&app, &idp, Provider::default()).await;
     let sign_in = |login: &Login, who: &str| idp.sign(login.fields(&app, who, json!({})));
@@ -1077,8 +1130,21 @@ async fn sso_users_step_up_at_their_idp(backend: Backend) {
     assert_error(confirm, StatusCode::FORBIDDEN, "sso_step_up_required").await;
 
     // Step-up: a ForceAuthn request to alice's IdP, answered with a fresh authentication.
+    // The session token was due for rotation: the new one comes with the binding cookie.
+    app.clock.advance(std::time::Duration::from_secs(2));
     let response = start(&app, &browser, "stepUp=true&redirect=/account/keys").await;
     assert_eq!(response.status(), StatusCode::FOUND);
+    let cookies: Vec<&str> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("authctl_saml="))
+            && cookies.iter().any(|c| c.starts_with("authctl_session=")),
+        "{cookies:?}"
+    );
     let (xml, _) = idp::authn_request(response.headers()["location"].to_str().expect("ascii"));
     assert_eq!(idp::attribute(&xml, "ForceAuthn"), "true");
     let step_up = Login {

@@ -93,11 +93,16 @@ pub fn safe_target(raw: Option<&str>) -> Result<String> {
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok("/".into());
     };
+    // A plain absolute path: no `//` or dot segments anywhere (a frontend reading the path must
+    // not find another origin in it), ASCII only.
+    let path = raw.split(['?', '#']).next().unwrap_or_default();
     let fine = raw.starts_with('/')
-        && !raw.starts_with("//")
-        && !raw.starts_with("/\\")
+        && !path.contains("//")
+        && !path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
         && raw.len() <= 2048
-        && !raw.chars().any(|c| c.is_control() || c == '\\');
+        && raw.chars().all(|c| c.is_ascii_graphic() && c != '\\');
     if fine {
         Ok(raw.to_owned())
     } else {
@@ -114,6 +119,7 @@ pub async fn start_step_up(
     ctx: &AppContext,
     auth: &sessions::Authenticated,
     target: Option<&str>,
+    binding: Option<&str>,
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<Started> {
@@ -143,7 +149,16 @@ pub async fn start_step_up(
             "this account does not sign in through a SAML provider; confirm with POST /auth/confirm",
         )
     })?;
-    begin(ctx, &provider, target, Some(&auth.session.id), client, now).await
+    begin(
+        ctx,
+        &provider,
+        target,
+        Some(&auth.session.id),
+        binding,
+        client,
+        now,
+    )
+    .await
 }
 
 fn second_factor_required() -> Error {
@@ -161,6 +176,7 @@ pub async fn start(
     email: Option<&str>,
     provider: Option<&str>,
     target: Option<&str>,
+    binding: Option<&str>,
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<Started> {
@@ -185,7 +201,7 @@ pub async fn start(
             ));
         }
     };
-    begin(ctx, &provider, target, None, client, now).await
+    begin(ctx, &provider, target, None, binding, client, now).await
 }
 
 async fn begin(
@@ -193,6 +209,7 @@ async fn begin(
     provider: &saml_provider::Model,
     target: String,
     step_up_session: Option<&str>,
+    binding: Option<&str>,
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<Started> {
@@ -206,7 +223,14 @@ async fn begin(
     .await?;
     let key = super::sp_key(ctx).await?;
     let id = format!("_{}", tokens::generate());
-    let binding = tokens::generate();
+    // One binding per browser: logins started in two tabs both stay answerable.
+    let binding = binding
+        .filter(|b| {
+            b.len() == 43
+                && b.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        })
+        .map_or_else(tokens::generate, str::to_owned);
     let ttl = ctx.config.saml.request_ttl;
     saml_request::Entity::insert(saml_request::ActiveModel {
         id: Set(id.clone()),
@@ -322,6 +346,15 @@ fn refuse(reason: &'static str) -> Fail {
     }
 }
 
+/// A provider name from the URL as it may be logged: only what a provider name can be.
+pub fn shown_provider(raw: &str) -> &str {
+    if super::check_name(raw).is_ok() {
+        raw
+    } else {
+        "(invalid)"
+    }
+}
+
 /// The generic answer to every refused Response.
 pub fn failed() -> Error {
     Error::Rejected {
@@ -343,12 +376,7 @@ pub async fn complete(
         Ok(done) => Ok(done),
         Err(Fail::Error(e)) => Err(e),
         Err(Fail::Refused { reason, user_id }) => {
-            // The name comes from the URL: keep only what a provider name can be.
-            let provider_name = if super::check_name(provider_name).is_ok() {
-                provider_name
-            } else {
-                "(invalid)"
-            };
+            let provider_name = shown_provider(provider_name);
             tracing::info!(provider = provider_name, reason, "SAML response refused");
             audit::record(
                 &ctx.db,
@@ -413,46 +441,51 @@ async fn verify_and_sign_in(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> std::result::Result<Completed, Fail> {
-    // The request this browser started; consumed now, whatever happens next.
     let binding = binding.ok_or_else(|| refuse("unsolicited"))?;
-    let request = take_request(&ctx.db, binding)
-        .await?
-        .ok_or_else(|| refuse("no_pending_request"))?;
     let provider = match find(&ctx.db, provider_name).await {
         Ok(p) => p,
         Err(Error::NotFound(_)) => return Err(refuse("unknown_provider")),
         Err(e) => return Err(e.into()),
     };
-    if request.provider_id != provider.id {
-        return Err(refuse("request_for_another_provider"));
-    }
-    if request.expires_at <= now {
-        return Err(refuse("request_expired"));
-    }
     let xml = decode(ctx, saml_response)?;
 
-    let descriptor = idp_descriptor(&provider).ok_or_else(|| refuse("provider_unusable"))?;
-    let sp = service_provider(ctx, &provider, descriptor);
-    let request_id = request.id.clone();
     // The pre-filter, libxml2, xmlsec and samael run on a blocking thread: a panic there ends
     // this login, not the server. At most one verification per CPU core runs at a time.
     let _permit = VERIFICATIONS
         .acquire()
         .await
         .map_err(|_| Error::Internal(anyhow::anyhow!("the SAML verifier is shut down")))?;
-    let verified = tokio::task::spawn_blocking(move || {
+    let (shell, xml) = blocking(move || {
         let shell = prefilter::check(&xml).map_err(|r| r.0)?;
-        let assertion = sp
-            .parse_xml_response(&xml, Some(&[request_id.as_str()]))
-            .map_err(|e| samael_reason(&e))?;
-        Ok::<_, &'static str>((shell, assertion))
+        Ok((shell, xml))
     })
-    .await;
-    let (shell, assertion) = match verified {
-        Ok(Ok(verified)) => verified,
-        Ok(Err(reason)) => return Err(refuse(reason)),
-        Err(_) => return Err(refuse("parser_failure")),
-    };
+    .await?;
+
+    // The request this browser started and this Response answers: consumed now, whatever
+    // happens next. (A Response for no request of this browser consumes nothing, so a forged
+    // POST cannot cancel a login in progress.)
+    let answers = shell
+        .in_response_to
+        .as_deref()
+        .ok_or_else(|| refuse("unsolicited"))?;
+    let request = take_request(&ctx.db, binding, answers)
+        .await?
+        .ok_or_else(|| refuse("no_pending_request"))?;
+    if request.provider_id != provider.id {
+        return Err(refuse("request_for_another_provider"));
+    }
+    if request.expires_at <= now {
+        return Err(refuse("request_expired"));
+    }
+
+    let descriptor = idp_descriptor(&provider).ok_or_else(|| refuse("provider_unusable"))?;
+    let sp = service_provider(ctx, &provider, descriptor);
+    let request_id = request.id.clone();
+    let assertion = blocking(move || {
+        sp.parse_xml_response(&xml, Some(&[request_id.as_str()]))
+            .map_err(|e| samael_reason(&e))
+    })
+    .await?;
     // samael checks these only when the Response itself is signed.
     if shell
         .destination
@@ -526,12 +559,6 @@ async fn verify_and_sign_in(
 
     let (user, created) =
         resolve_user(ctx, &provider, &checked.name_id, &email, &name, client, now).await?;
-    if user.disabled_at.is_some() {
-        return Err(Fail::Refused {
-            reason: "account_disabled",
-            user_id: Some(user.id),
-        });
-    }
     let roles = set_roles(ctx, &provider, &user.id, &groups, now).await?;
 
     let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
@@ -566,12 +593,25 @@ async fn verify_and_sign_in(
     })
 }
 
-/// Finds and deletes the pending request the binding cookie names (consumed at first use).
+/// Runs `work` on the blocking pool; a panic there is a refusal, not a crash.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::result::Result<T, &'static str> + Send + 'static,
+) -> std::result::Result<T, Fail> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(reason)) => Err(refuse(reason)),
+        Err(_) => Err(refuse("parser_failure")),
+    }
+}
+
+/// Finds and deletes the pending request `id` if this browser's binding cookie started it
+/// (consumed at first use).
 async fn take_request(
     db: &impl ConnectionTrait,
     binding: &str,
+    id: &str,
 ) -> Result<Option<saml_request::Model>> {
-    let Some(request) = saml_request::Entity::find()
+    let Some(request) = saml_request::Entity::find_by_id(id)
         .filter(saml_request::Column::BindingHash.eq(tokens::hash(binding)))
         .one(db)
         .await?
@@ -583,14 +623,6 @@ async fn take_request(
         .await?
         .rows_affected;
     Ok((consumed == 1).then_some(request))
-}
-
-/// Consumes the request of a Response refused before it could be read (e.g. too large).
-pub async fn discard(ctx: &AppContext, binding: Option<&str>) -> Result<()> {
-    if let Some(binding) = binding {
-        take_request(&ctx.db, binding).await?;
-    }
-    Ok(())
 }
 
 /// The Response to a step-up request: the same person (same IdP identity as the session's
@@ -797,6 +829,17 @@ impl Attributes {
     }
 }
 
+/// A disabled account is refused before anything about it changes.
+fn refuse_disabled(user: &user::Model) -> std::result::Result<(), Fail> {
+    match user.disabled_at {
+        Some(_) => Err(Fail::Refused {
+            reason: "account_disabled",
+            user_id: Some(user.id.clone()),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Finds the user of (IdP entity ID, NameID); links an existing account when the provider's
 /// policy allows it; creates one otherwise.
 async fn resolve_user(
@@ -819,6 +862,7 @@ async fn resolve_user(
             .one(&txn)
             .await?
             .ok_or(Error::NotFound("user"))?;
+        refuse_disabled(&user)?;
         let user = if user.name != name {
             let mut active: user::ActiveModel = user.into();
             active.name = Set(name.to_owned());
@@ -842,6 +886,7 @@ async fn resolve_user(
     let existing = users::find_by_email(&txn, email).await?;
     let (user, created) = match existing {
         Some(user) => {
+            refuse_disabled(&user)?;
             let policy = LinkPolicy::parse(&provider.link_policy).unwrap_or(LinkPolicy::None);
             if policy != LinkPolicy::VerifiedEmail || user.email_verified_at.is_none() {
                 return Err(Fail::Refused {
