@@ -170,8 +170,7 @@ fn second_factor_required() -> Error {
 
 /// `GET /sso/login`: picks the provider (by address domain or by name), stores a request with
 /// a 256-bit ID bound to the browser's binding cookie (made when missing), and returns the IdP
-/// URL carrying a signed
-/// AuthnRequest (HTTP-Redirect binding).
+/// URL carrying a signed AuthnRequest (HTTP-Redirect binding).
 pub async fn start(
     ctx: &AppContext,
     email: Option<&str>,
