@@ -451,7 +451,7 @@ async fn verify_and_sign_in(
 
     // The pre-filter, libxml2, xmlsec and samael run on a blocking thread: a panic there ends
     // this login, not the server. At most one verification per CPU core runs at a time.
-    let _permit = VERIFICATIONS
+    let permit = VERIFICATIONS
         .acquire()
         .await
         .map_err(|_| Error::Internal(anyhow::anyhow!("the SAML verifier is shut down")))?;
@@ -486,6 +486,7 @@ async fn verify_and_sign_in(
             .map_err(|e| samael_reason(&e))
     })
     .await?;
+    drop(permit);
     // samael checks these only when the Response itself is signed.
     if shell
         .destination
