@@ -25,3 +25,4 @@ completions:
 ## Benchmarks (numbers in README.md).
 bench: setup
 	cargo bench --bench hot_paths
+	cargo bench --bench saml_login
