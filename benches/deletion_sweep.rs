@@ -7,34 +7,20 @@
 //! cost follows the number due, not the number of users.
 use std::time::{Duration, Instant};
 
-use authctl::config::{Config, DatabaseUrl, MailTransportKind};
 use authctl::context::AppContext;
 use authctl::entity::{audit_log, login_event, session, user};
 use authctl::service::deletion;
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 
+#[path = "support.rs"]
+mod support;
+
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn context(url: String, dir: &std::path::Path) -> AppContext {
-    let mut config = Config {
-        database_url: DatabaseUrl::new(url),
-        ..Config::default()
-    };
-    config.mail.transport = MailTransportKind::File;
-    config.mail.dir = dir.join("mail");
-    let db = authctl::db::connect(&config.database_url)
-        .await
-        .expect("connect");
-    authctl::db::migrate(&db, &config.database_url)
-        .await
-        .expect("migrate");
-    AppContext::new(config, db).expect("context")
 }
 
 /// Inserts `others` ordinary users and `due` users past their deletion date, with their rows.
@@ -134,7 +120,7 @@ async fn seed(ctx: &AppContext, due: usize, others: usize) {
 
 async fn run(label: &str, url: String, due: usize, others: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ctx = context(url, dir.path()).await;
+    let ctx = support::context(url, dir.path(), |_| {}).await;
     let seeding = Instant::now();
     seed(&ctx, due, others).await;
     eprintln!(
@@ -174,16 +160,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
-        run(
-            "SQLite",
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("bench.db").display()
-            ),
-            due,
-            others,
-        )
-        .await;
+        run("SQLite", support::sqlite_url(dir.path()), due, others).await;
         if let Ok(admin) = std::env::var("AUTHCTL_TEST_POSTGRES_URL") {
             let url = postgres_database(&admin).await;
             run("PostgreSQL", url.clone(), due, others).await;

@@ -2,17 +2,16 @@
 //! password hash with the production argon2id parameters.
 //!
 //! `cargo bench --bench hot_paths` (figures in README.md).
-use std::sync::Arc;
 
-use authctl::clock::SystemClock;
-use authctl::config::{Config, DatabaseUrl, MailTransportKind};
-use authctl::context::AppContext;
 use authctl::service::{ClientInfo, users};
 use axum::body::Body;
 use axum::http::{Request, header};
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::{ExposeSecret, SecretString};
 use tower::ServiceExt;
+
+#[path = "support.rs"]
+mod support;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -22,30 +21,11 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-async fn context(dir: &std::path::Path) -> AppContext {
-    let mut config = Config {
-        database_url: DatabaseUrl::new(format!(
-            "sqlite://{}?mode=rwc",
-            dir.join("bench.db").display()
-        )),
-        ..Config::default()
-    };
-    config.mail.transport = MailTransportKind::File;
-    config.mail.dir = dir.join("mail");
-    let db = authctl::db::connect(&config.database_url)
-        .await
-        .expect("connect");
-    authctl::db::migrate(&db, &config.database_url)
-        .await
-        .expect("migrate");
-    AppContext::with_clock(config, db, Arc::new(SystemClock)).expect("context")
-}
-
 fn session_check(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
     let (router, cookie) = rt.block_on(async {
-        let ctx = context(dir.path()).await;
+        let ctx = support::context(support::sqlite_url(dir.path()), dir.path(), |_| {}).await;
         let new = users::NewUser {
             email: "bench@example.com".into(),
             name: "Bench".into(),

@@ -4,16 +4,15 @@
 //! must be used within samael's 90-second window: the run is short on purpose.
 //!
 //! `cargo bench --bench saml_login` (figures in README.md; `AUTHCTL_BENCH_LOGINS` sets how many).
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authctl::clock::SystemClock;
-use authctl::config::{Config, DatabaseUrl, MailTransportKind};
-use authctl::context::AppContext;
 use authctl::service::saml::{self, GroupRole, LinkPolicy, NewProvider, login, prefilter};
 use authctl::service::{Actor, ClientInfo};
 use base64::Engine;
 use serde_json::json;
+
+#[path = "support.rs"]
+mod support;
 
 #[path = "../tests/saml/idp.rs"]
 mod idp;
@@ -45,29 +44,13 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config {
-        database_url: DatabaseUrl::new(format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("bench.db").display()
-        )),
-        ..Config::default()
-    };
-    config.mail.transport = MailTransportKind::File;
-    config.mail.dir = dir.path().join("mail");
-    config.secret_key_file = dir.path().join("authctl.key");
-    config.saml.logins_per_ip_per_hour = 0;
-    let acs = format!("{}/saml/acme/acs", config.public_base());
-    let audience = format!("{}/saml/metadata", config.public_base());
     let idp = idp::Idp::new("https://idp.acme.test");
 
     let ctx = runtime.block_on(async {
-        let db = authctl::db::connect(&config.database_url)
-            .await
-            .expect("connect");
-        authctl::db::migrate(&db, &config.database_url)
-            .await
-            .expect("migrate");
-        let ctx = AppContext::with_clock(config, db, Arc::new(SystemClock)).expect("context");
+        let ctx = support::context(support::sqlite_url(dir.path()), dir.path(), |c| {
+            c.saml.logins_per_ip_per_hour = 0
+        })
+        .await;
         let provider = NewProvider {
             name: "acme".into(),
             metadata: saml::parse_metadata(&idp.metadata()).expect("metadata"),
@@ -88,6 +71,8 @@ fn main() {
         ctx
     });
 
+    let acs = format!("{}/saml/acme/acs", ctx.config.public_base());
+    let audience = format!("{}/saml/metadata", ctx.config.public_base());
     // Requests from one browser, each answered by a signed Response (one user per login, so
     // every login provisions an account).
     let client = ClientInfo::default();
