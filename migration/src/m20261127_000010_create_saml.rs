@@ -85,6 +85,11 @@ enum SamlSpKeys {
     CreatedAt,
 }
 
+/// A plain index on one column.
+fn index(name: &str, table: impl IntoIden, col: impl IntoIden) -> IndexCreateStatement {
+    Index::create().name(name).table(table).col(col).to_owned()
+}
+
 fn at(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col)
         .timestamp_with_time_zone()
@@ -190,13 +195,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_saml_domains_provider_id")
-                    .table(SamlDomains::Table)
-                    .col(SamlDomains::ProviderId)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "idx_saml_domains_provider_id",
+                SamlDomains::Table,
+                SamlDomains::ProviderId,
+            ))
             .await?;
         manager
             .create_table(
@@ -236,22 +239,18 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_saml_requests_binding_hash")
-                    .table(SamlRequests::Table)
-                    .col(SamlRequests::BindingHash)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "idx_saml_requests_binding_hash",
+                SamlRequests::Table,
+                SamlRequests::BindingHash,
+            ))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_saml_requests_expires_at")
-                    .table(SamlRequests::Table)
-                    .col(SamlRequests::ExpiresAt)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "idx_saml_requests_expires_at",
+                SamlRequests::Table,
+                SamlRequests::ExpiresAt,
+            ))
             .await?;
         manager
             .create_table(
@@ -268,13 +267,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_saml_replays_expires_at")
-                    .table(SamlReplays::Table)
-                    .col(SamlReplays::ExpiresAt)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "idx_saml_replays_expires_at",
+                SamlReplays::Table,
+                SamlReplays::ExpiresAt,
+            ))
             .await?;
         manager
             .create_table(
@@ -329,13 +326,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_sso_identities_user_id")
-                    .table(SsoIdentities::Table)
-                    .col(SsoIdentities::UserId)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "idx_sso_identities_user_id",
+                SsoIdentities::Table,
+                SsoIdentities::UserId,
+            ))
             .await?;
         manager
             .create_table(

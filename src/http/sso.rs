@@ -10,7 +10,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::context::AppContext;
 use crate::service::saml::{self, login};
-use crate::service::{Actor, audit};
 
 use super::cookies;
 use super::error::{ApiError, ErrorBody};
@@ -81,6 +80,7 @@ pub struct LoginQuery {
     responses(
         (status = 302, description = "To the IdP's SSO URL with `SAMLRequest`, `SigAlg` and `Signature`"),
         (status = 401, description = "`stepUp=true` without a session", body = ErrorBody),
+        (status = 403, description = "`stepUp=true` from another site (`cross_site_request`) or for an account with an authenticator app (`second_factor_required`)", body = ErrorBody),
         (status = 404, description = "No such provider", body = ErrorBody),
         (status = 422, description = "`no_sso_identity` for step-up; no provider serves the address's domain, or a bad redirect target", body = ErrorBody),
         (status = 429, description = "Too many logins started from this address", body = ErrorBody),
@@ -165,21 +165,10 @@ pub async fn acs(
     let limit = ctx.config.saml.max_response_bytes / 3 * 4 * 11 / 10 + 4096;
     let binding = cookies::named(&headers, cookies::saml_cookie_name(&ctx.config));
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        audit::record(
-            &ctx.db,
-            now,
-            &Actor::Anonymous,
-            "sso_rejected",
-            None,
-            Some(&client),
-            serde_json::json!({ "provider": login::shown_provider(&provider), "reason": "too_large" }),
-        )
-        .await
-        .map_err(ApiError::from)?;
-        let failed = ApiError::from(login::failed());
+        let refused = login::refused(&ctx, &provider, "too_large", None, &client, now).await?;
         return Err(ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
-            ..failed
+            ..ApiError::from(refused)
         });
     };
     let saml_response = url::form_urlencoded::parse(&bytes)

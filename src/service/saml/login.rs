@@ -77,7 +77,6 @@ pub struct Completed {
     pub session: NewSession,
     /// The path the browser goes to now (stored at `start`, never taken from the IdP).
     pub target: String,
-    pub created: bool,
 }
 
 /// The answer to `GET /sso/lookup`.
@@ -347,7 +346,7 @@ fn refuse(reason: &'static str) -> Fail {
 }
 
 /// A provider name from the URL as it may be logged: only what a provider name can be.
-pub fn shown_provider(raw: &str) -> &str {
+fn shown_provider(raw: &str) -> &str {
     if super::check_name(raw).is_ok() {
         raw
     } else {
@@ -356,7 +355,7 @@ pub fn shown_provider(raw: &str) -> &str {
 }
 
 /// The generic answer to every refused Response.
-pub fn failed() -> Error {
+fn failed() -> Error {
     Error::Rejected {
         code: "sso_failed",
         message: "single sign-on did not succeed; start again from your login page".into(),
@@ -376,21 +375,33 @@ pub async fn complete(
         Ok(done) => Ok(done),
         Err(Fail::Error(e)) => Err(e),
         Err(Fail::Refused { reason, user_id }) => {
-            let provider_name = shown_provider(provider_name);
-            tracing::info!(provider = provider_name, reason, "SAML response refused");
-            audit::record(
-                &ctx.db,
-                now,
-                &Actor::Anonymous,
-                "sso_rejected",
-                user_id.as_deref(),
-                Some(client),
-                json!({ "provider": provider_name, "reason": reason }),
-            )
-            .await?;
-            Err(failed())
+            Err(refused(ctx, provider_name, reason, user_id.as_deref(), client, now).await?)
         }
     }
+}
+
+/// Audits a refused Response (`sso_rejected`, with the reason) and returns the generic answer.
+pub async fn refused(
+    ctx: &AppContext,
+    provider_name: &str,
+    reason: &str,
+    user_id: Option<&str>,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Error> {
+    let provider_name = shown_provider(provider_name);
+    tracing::info!(provider = provider_name, reason, "SAML response refused");
+    audit::record(
+        &ctx.db,
+        now,
+        &Actor::Anonymous,
+        "sso_rejected",
+        user_id,
+        Some(client),
+        json!({ "provider": provider_name, "reason": reason }),
+    )
+    .await?;
+    Ok(failed())
 }
 
 fn samael_reason(e: &SamlError) -> &'static str {
@@ -558,8 +569,7 @@ async fn verify_and_sign_in(
             .unwrap_or_default(),
     };
 
-    let (user, created) =
-        resolve_user(ctx, &provider, &checked.name_id, &email, &name, client, now).await?;
+    let user = resolve_user(ctx, &provider, &checked.name_id, &email, &name, client, now).await?;
     let roles = set_roles(ctx, &provider, &user.id, &groups, now).await?;
 
     let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
@@ -590,7 +600,6 @@ async fn verify_and_sign_in(
         user,
         session,
         target: request.target,
-        created,
     })
 }
 
@@ -701,7 +710,6 @@ async fn step_up(
             session: auth.session,
         },
         target: request.target.clone(),
-        created: false,
     })
 }
 
@@ -851,7 +859,7 @@ async fn resolve_user(
     name: &str,
     client: &ClientInfo,
     now: DateTime<Utc>,
-) -> std::result::Result<(user::Model, bool), Fail> {
+) -> std::result::Result<user::Model, Fail> {
     let txn = ctx.db.begin().await?;
     let identity = sso_identity::Entity::find()
         .filter(sso_identity::Column::IdpEntityId.eq(provider.entity_id.as_str()))
@@ -882,10 +890,10 @@ async fn resolve_user(
             .exec(&txn)
             .await?;
         txn.commit().await?;
-        return Ok((user, false));
+        return Ok(user);
     }
     let existing = users::find_by_email(&txn, email).await?;
-    let (user, created) = match existing {
+    let user = match existing {
         Some(user) => {
             refuse_disabled(&user)?;
             let policy = LinkPolicy::parse(&provider.link_policy).unwrap_or(LinkPolicy::None);
@@ -905,7 +913,7 @@ async fn resolve_user(
                 json!({ "provider": provider.name }),
             )
             .await?;
-            (user, false)
+            user
         }
         None => {
             let new = NewUser {
@@ -925,7 +933,7 @@ async fn resolve_user(
                 json!({ "verified": true, "email": user.email, "via": "sso", "provider": provider.name }),
             )
             .await?;
-            (user, true)
+            user
         }
     };
     sso_identity::Entity::insert(sso_identity::ActiveModel {
@@ -940,7 +948,7 @@ async fn resolve_user(
     .exec_without_returning(&txn)
     .await?;
     txn.commit().await?;
-    Ok((user, created))
+    Ok(user)
 }
 
 /// Replaces the roles this provider gave the user with those its groups map to now (plus the

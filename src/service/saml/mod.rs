@@ -659,7 +659,11 @@ pub async fn refuse_password_for(
     email: &crate::domain::Email,
 ) -> Result<()> {
     let domain = email.domain();
-    if provider_for_domain(db, domain).await?.is_some() {
+    let served = saml_domain::Entity::find_by_id(domain.to_ascii_lowercase())
+        .one(db)
+        .await?
+        .is_some();
+    if served {
         return Err(Error::forbidden(
             "sso_required",
             format!(
