@@ -64,6 +64,7 @@ fn main() {
             }],
             default_role: None,
             link_policy: LinkPolicy::None,
+            mfa_contexts: Vec::new(),
         };
         saml::add(&ctx, &Actor::cli(), provider, ctx.now())
             .await

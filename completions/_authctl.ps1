@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('sessions', 'sessions', [CompletionResultType]::ParameterValue, 'List and revoke users'' sessions; prune ended ones')
             [CompletionResult]::new('verification', 'verification', [CompletionResultType]::ParameterValue, 'Email verification')
             [CompletionResult]::new('apikeys', 'apikeys', [CompletionResultType]::ParameterValue, 'List and revoke users'' API keys')
+            [CompletionResult]::new('mail', 'mail', [CompletionResultType]::ParameterValue, 'The mail outbox: deliver queued mail now, or see how much waits')
             [CompletionResult]::new('deletion', 'deletion', [CompletionResultType]::ParameterValue, 'Scheduled account deletions and the hard-delete sweep')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read the audit log')
             [CompletionResult]::new('saml', 'saml', [CompletionResultType]::ParameterValue, 'SAML single sign-on: register identity providers for e-mail domains')
@@ -444,6 +445,63 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
         'authctl;apikeys;help;help' {
             break
         }
+        'authctl;mail' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('deliver', 'deliver', [CompletionResultType]::ParameterValue, 'Deliver every queued mail that is due now, over the configured transport')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'How many mails wait in the outbox, and how many were given up')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authctl;mail;deliver' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;mail;status' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;mail;help' {
+            [CompletionResult]::new('deliver', 'deliver', [CompletionResultType]::ParameterValue, 'Deliver every queued mail that is due now, over the configured transport')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'How many mails wait in the outbox, and how many were given up')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authctl;mail;help;deliver' {
+            break
+        }
+        'authctl;mail;help;status' {
+            break
+        }
+        'authctl;mail;help;help' {
+            break
+        }
         'authctl;deletion' {
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
@@ -631,6 +689,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('--map-group', '--map-group', [CompletionResultType]::ParameterName, 'Give members of GROUP the role ROLE (repeat for several)')
             [CompletionResult]::new('--default-role', '--default-role', [CompletionResultType]::ParameterName, 'A role every user of this provider gets')
             [CompletionResult]::new('--link-policy', '--link-policy', [CompletionResultType]::ParameterName, 'Whether an existing account with the same, verified address may be linked')
+            [CompletionResult]::new('--trust-idp-mfa', '--trust-idp-mfa', [CompletionResultType]::ParameterName, 'Trust this IdP''s multi-factor sign-in when the assertion''s AuthnContextClassRef is CLASSREF (repeat for several): accounts with an authenticator app then skip its code. Without it they are asked for their code after SSO')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
@@ -680,12 +739,14 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('--default-role', '--default-role', [CompletionResultType]::ParameterName, 'default-role')
             [CompletionResult]::new('--link-policy', '--link-policy', [CompletionResultType]::ParameterName, 'link-policy')
             [CompletionResult]::new('--remove-certificate', '--remove-certificate', [CompletionResultType]::ParameterName, 'Stop accepting the signing certificate with this SHA-256 fingerprint (8+ hex digits)')
+            [CompletionResult]::new('--trust-idp-mfa', '--trust-idp-mfa', [CompletionResultType]::ParameterName, 'Replace the AuthnContextClassRef values trusted as multi-factor (repeat for several)')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--clear-group-map', '--clear-group-map', [CompletionResultType]::ParameterName, 'Remove every group mapping')
             [CompletionResult]::new('--no-default-role', '--no-default-role', [CompletionResultType]::ParameterName, 'Stop giving a default role')
+            [CompletionResult]::new('--no-trust-idp-mfa', '--no-trust-idp-mfa', [CompletionResultType]::ParameterName, 'Trust no multi-factor claim of this IdP: authenticator-app accounts give their code')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -772,6 +833,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('sessions', 'sessions', [CompletionResultType]::ParameterValue, 'List and revoke users'' sessions; prune ended ones')
             [CompletionResult]::new('verification', 'verification', [CompletionResultType]::ParameterValue, 'Email verification')
             [CompletionResult]::new('apikeys', 'apikeys', [CompletionResultType]::ParameterValue, 'List and revoke users'' API keys')
+            [CompletionResult]::new('mail', 'mail', [CompletionResultType]::ParameterValue, 'The mail outbox: deliver queued mail now, or see how much waits')
             [CompletionResult]::new('deletion', 'deletion', [CompletionResultType]::ParameterValue, 'Scheduled account deletions and the hard-delete sweep')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read the audit log')
             [CompletionResult]::new('saml', 'saml', [CompletionResultType]::ParameterValue, 'SAML single sign-on: register identity providers for e-mail domains')
@@ -855,6 +917,17 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             break
         }
         'authctl;help;apikeys;revoke' {
+            break
+        }
+        'authctl;help;mail' {
+            [CompletionResult]::new('deliver', 'deliver', [CompletionResultType]::ParameterValue, 'Deliver every queued mail that is due now, over the configured transport')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'How many mails wait in the outbox, and how many were given up')
+            break
+        }
+        'authctl;help;mail;deliver' {
+            break
+        }
+        'authctl;help;mail;status' {
             break
         }
         'authctl;help;deletion' {

@@ -31,6 +31,9 @@ _authctl() {
             authctl,help)
                 cmd="authctl__subcmd__help"
                 ;;
+            authctl,mail)
+                cmd="authctl__subcmd__mail"
+                ;;
             authctl,migrate)
                 cmd="authctl__subcmd__migrate"
                 ;;
@@ -130,6 +133,9 @@ _authctl() {
             authctl__subcmd__help,help)
                 cmd="authctl__subcmd__help__subcmd__help"
                 ;;
+            authctl__subcmd__help,mail)
+                cmd="authctl__subcmd__help__subcmd__mail"
+                ;;
             authctl__subcmd__help,migrate)
                 cmd="authctl__subcmd__help__subcmd__migrate"
                 ;;
@@ -171,6 +177,12 @@ _authctl() {
                 ;;
             authctl__subcmd__help__subcmd__deletion,sweep)
                 cmd="authctl__subcmd__help__subcmd__deletion__subcmd__sweep"
+                ;;
+            authctl__subcmd__help__subcmd__mail,deliver)
+                cmd="authctl__subcmd__help__subcmd__mail__subcmd__deliver"
+                ;;
+            authctl__subcmd__help__subcmd__mail,status)
+                cmd="authctl__subcmd__help__subcmd__mail__subcmd__status"
                 ;;
             authctl__subcmd__help__subcmd__migrate,status)
                 cmd="authctl__subcmd__help__subcmd__migrate__subcmd__status"
@@ -228,6 +240,24 @@ _authctl() {
                 ;;
             authctl__subcmd__help__subcmd__verification,resend)
                 cmd="authctl__subcmd__help__subcmd__verification__subcmd__resend"
+                ;;
+            authctl__subcmd__mail,deliver)
+                cmd="authctl__subcmd__mail__subcmd__deliver"
+                ;;
+            authctl__subcmd__mail,help)
+                cmd="authctl__subcmd__mail__subcmd__help"
+                ;;
+            authctl__subcmd__mail,status)
+                cmd="authctl__subcmd__mail__subcmd__status"
+                ;;
+            authctl__subcmd__mail__subcmd__help,deliver)
+                cmd="authctl__subcmd__mail__subcmd__help__subcmd__deliver"
+                ;;
+            authctl__subcmd__mail__subcmd__help,help)
+                cmd="authctl__subcmd__mail__subcmd__help__subcmd__help"
+                ;;
+            authctl__subcmd__mail__subcmd__help,status)
+                cmd="authctl__subcmd__mail__subcmd__help__subcmd__status"
                 ;;
             authctl__subcmd__migrate,help)
                 cmd="authctl__subcmd__migrate__subcmd__help"
@@ -380,7 +410,7 @@ _authctl() {
 
     case "${cmd}" in
         authctl)
-            opts="-o -y -h -V --database-url --config --output --yes --help --version serve migrate users sessions verification apikeys deletion audit saml completions help"
+            opts="-o -y -h -V --database-url --config --output --yes --help --version serve migrate users sessions verification apikeys mail deletion audit saml completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -998,7 +1028,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help)
-            opts="serve migrate users sessions verification apikeys deletion audit saml completions help"
+            opts="serve migrate users sessions verification apikeys mail deletion audit saml completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1182,6 +1212,48 @@ _authctl() {
         authctl__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__mail)
+            opts="deliver status"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__mail__subcmd__deliver)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__mail__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1543,6 +1615,152 @@ _authctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        authctl__subcmd__mail)
+            opts="-o -y -h -V --database-url --config --output --yes --help --version deliver status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__mail__subcmd__deliver)
+            opts="-o -y -h -V --database-url --config --output --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__mail__subcmd__help)
+            opts="deliver status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__mail__subcmd__help__subcmd__deliver)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__mail__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__mail__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__mail__subcmd__status)
+            opts="-o -y -h -V --database-url --config --output --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         authctl__subcmd__migrate)
             opts="-o -y -h -V --database-url --config --output --yes --help --version status up help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1720,7 +1938,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__saml__subcmd__add)
-            opts="-o -y -h -V --metadata-file --metadata-url --domain --email-attribute --name-attribute --groups-attribute --map-group --default-role --link-policy --database-url --config --output --yes --help --version"
+            opts="-o -y -h -V --metadata-file --metadata-url --domain --email-attribute --name-attribute --groups-attribute --map-group --default-role --link-policy --trust-idp-mfa --database-url --config --output --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1760,6 +1978,10 @@ _authctl() {
                     ;;
                 --link-policy)
                     COMPREPLY=($(compgen -W "none verified-email" -- "${cur}"))
+                    return 0
+                    ;;
+                --trust-idp-mfa)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --database-url)
@@ -2018,7 +2240,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__saml__subcmd__update)
-            opts="-o -y -h -V --metadata-file --metadata-url --domain --email-attribute --name-attribute --groups-attribute --map-group --clear-group-map --default-role --no-default-role --link-policy --remove-certificate --database-url --config --output --yes --help --version"
+            opts="-o -y -h -V --metadata-file --metadata-url --domain --email-attribute --name-attribute --groups-attribute --map-group --clear-group-map --default-role --no-default-role --link-policy --remove-certificate --trust-idp-mfa --no-trust-idp-mfa --database-url --config --output --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2061,6 +2283,10 @@ _authctl() {
                     return 0
                     ;;
                 --remove-certificate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trust-idp-mfa)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -34,6 +34,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand sessions 'List and revoke users'' sessions; prune ended ones'
             cand verification 'Email verification'
             cand apikeys 'List and revoke users'' API keys'
+            cand mail 'The mail outbox: deliver queued mail now, or see how much waits'
             cand deletion 'Scheduled account deletions and the hard-delete sweep'
             cand audit 'Read the audit log'
             cand saml 'SAML single sign-on: register identity providers for e-mail domains'
@@ -394,6 +395,56 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;apikeys;help;help'= {
         }
+        &'authctl;mail'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand deliver 'Deliver every queued mail that is due now, over the configured transport'
+            cand status 'How many mails wait in the outbox, and how many were given up'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;mail;deliver'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;mail;status'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format'
+            cand --output 'Output format'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;mail;help'= {
+            cand deliver 'Deliver every queued mail that is due now, over the configured transport'
+            cand status 'How many mails wait in the outbox, and how many were given up'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;mail;help;deliver'= {
+        }
+        &'authctl;mail;help;status'= {
+        }
+        &'authctl;mail;help;help'= {
+        }
         &'authctl;deletion'= {
             cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
             cand --config 'A TOML configuration file'
@@ -562,6 +613,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --map-group 'Give members of GROUP the role ROLE (repeat for several)'
             cand --default-role 'A role every user of this provider gets'
             cand --link-policy 'Whether an existing account with the same, verified address may be linked'
+            cand --trust-idp-mfa 'Trust this IdP''s multi-factor sign-in when the assertion''s AuthnContextClassRef is CLASSREF (repeat for several): accounts with an authenticator app then skip its code. Without it they are asked for their code after SSO'
             cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
             cand --config 'A TOML configuration file'
             cand -o 'Output format'
@@ -608,12 +660,14 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --default-role 'default-role'
             cand --link-policy 'link-policy'
             cand --remove-certificate 'Stop accepting the signing certificate with this SHA-256 fingerprint (8+ hex digits)'
+            cand --trust-idp-mfa 'Replace the AuthnContextClassRef values trusted as multi-factor (repeat for several)'
             cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
             cand --config 'A TOML configuration file'
             cand -o 'Output format'
             cand --output 'Output format'
             cand --clear-group-map 'Remove every group mapping'
             cand --no-default-role 'Stop giving a default role'
+            cand --no-trust-idp-mfa 'Trust no multi-factor claim of this IdP: authenticator-app accounts give their code'
             cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
             cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
             cand -h 'Print help (see more with ''--help'')'
@@ -688,6 +742,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand sessions 'List and revoke users'' sessions; prune ended ones'
             cand verification 'Email verification'
             cand apikeys 'List and revoke users'' API keys'
+            cand mail 'The mail outbox: deliver queued mail now, or see how much waits'
             cand deletion 'Scheduled account deletions and the hard-delete sweep'
             cand audit 'Read the audit log'
             cand saml 'SAML single sign-on: register identity providers for e-mail domains'
@@ -750,6 +805,14 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;help;apikeys;list'= {
         }
         &'authctl;help;apikeys;revoke'= {
+        }
+        &'authctl;help;mail'= {
+            cand deliver 'Deliver every queued mail that is due now, over the configured transport'
+            cand status 'How many mails wait in the outbox, and how many were given up'
+        }
+        &'authctl;help;mail;deliver'= {
+        }
+        &'authctl;help;mail;status'= {
         }
         &'authctl;help;deletion'= {
             cand list 'Accounts waiting for deletion, with their dates'

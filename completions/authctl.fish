@@ -37,6 +37,7 @@ complete -c authctl -n "__fish_authctl_needs_command" -f -a "users" -d 'List, in
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "verification" -d 'Email verification'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "apikeys" -d 'List and revoke users\' API keys'
+complete -c authctl -n "__fish_authctl_needs_command" -f -a "mail" -d 'The mail outbox: deliver queued mail now, or see how much waits'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "deletion" -d 'Scheduled account deletions and the hard-delete sweep'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "audit" -d 'Read the audit log'
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "saml" -d 'SAML single sign-on: register identity providers for e-mail domains'
@@ -241,6 +242,33 @@ complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s API keys (never the secrets)'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke an API key by id'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -f -a "deliver" -d 'Deliver every queued mail that is due now, over the configured transport'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -f -a "status" -d 'How many mails wait in the outbox, and how many were given up'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
+json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from help" -f -a "deliver" -d 'Deliver every queued mail that is due now, over the configured transport'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from help" -f -a "status" -d 'How many mails wait in the outbox, and how many were given up'
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -l config -d 'A TOML configuration file' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
@@ -344,6 +372,7 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l default-role -d 'A role every user of this provider gets' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l link-policy -d 'Whether an existing account with the same, verified address may be linked' -r -f -a "none\t''
 verified-email\t''"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l trust-idp-mfa -d 'Trust this IdP\'s multi-factor sign-in when the assertion\'s AuthnContextClassRef is CLASSREF (repeat for several): accounts with an authenticator app then skip its code. Without it they are asked for their code after SSO' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l config -d 'A TOML configuration file' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
@@ -376,12 +405,14 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l link-policy -r -f -a "none\t''
 verified-email\t''"
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l remove-certificate -d 'Stop accepting the signing certificate with this SHA-256 fingerprint (8+ hex digits)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l trust-idp-mfa -d 'Replace the AuthnContextClassRef values trusted as multi-factor (repeat for several)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l config -d 'A TOML configuration file' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
 json\t'JSON for scripts (stable field names, camelCase)'"
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l clear-group-map -d 'Remove every group mapping'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l no-default-role -d 'Stop giving a default role'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l no-trust-idp-mfa -d 'Trust no multi-factor claim of this IdP: authenticator-app accounts give their code'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
@@ -414,17 +445,18 @@ json\t'JSON for scripts (stable field names, camelCase)'"
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "serve" -d 'Run the HTTP service (applies pending migrations first)'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "migrate" -d 'Show or apply database migrations'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "verification" -d 'Email verification'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "apikeys" -d 'List and revoke users\' API keys'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "deletion" -d 'Scheduled account deletions and the hard-delete sweep'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "audit" -d 'Read the audit log'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "saml" -d 'SAML single sign-on: register identity providers for e-mail domains'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys deletion audit saml completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "serve" -d 'Run the HTTP service (applies pending migrations first)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "migrate" -d 'Show or apply database migrations'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "users" -d 'List, inspect, create, verify, disable and enable accounts'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "sessions" -d 'List and revoke users\' sessions; prune ended ones'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "verification" -d 'Email verification'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "apikeys" -d 'List and revoke users\' API keys'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "mail" -d 'The mail outbox: deliver queued mail now, or see how much waits'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "deletion" -d 'Scheduled account deletions and the hard-delete sweep'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "audit" -d 'Read the audit log'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "saml" -d 'SAML single sign-on: register identity providers for e-mail domains'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "completions" -d 'Print shell completions, or write every shell\'s file into a folder'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Show which migrations are applied (the default)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "up" -d 'Apply every pending migration'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "list" -d 'List accounts'
@@ -440,6 +472,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from verification" -f -a "resend" -d 'Send a new verification link to an unverified account'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from apikeys" -f -a "list" -d 'List a user\'s API keys (never the secrets)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from apikeys" -f -a "revoke" -d 'Revoke an API key by id'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from mail" -f -a "deliver" -d 'Deliver every queued mail that is due now, over the configured transport'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from mail" -f -a "status" -d 'How many mails wait in the outbox, and how many were given up'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "list" -d 'Accounts waiting for deletion, with their dates'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "schedule" -d 'Schedule an account for deletion (its sessions and API keys end at once). Asks first'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "cancel" -d 'Cancel a scheduled deletion'

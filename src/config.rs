@@ -31,6 +31,7 @@ pub struct Config {
     pub deletion: DeletionConfig,
     pub throttle: ThrottleConfig,
     pub http: HttpConfig,
+    pub metrics: MetricsConfig,
     /// The server key (base64 of 32 bytes) that encrypts TOTP secrets. Unset: read from
     /// `secret_key_file`, which is created on first use. Replicas must share one key.
     pub secret_key: Option<SecretString>,
@@ -57,6 +58,7 @@ impl Default for Config {
             deletion: DeletionConfig::default(),
             throttle: ThrottleConfig::default(),
             http: HttpConfig::default(),
+            metrics: MetricsConfig::default(),
             secret_key: None,
             secret_key_file: PathBuf::from("authctl.key"),
             two_factor: TwoFactorConfig::default(),
@@ -86,6 +88,20 @@ pub struct MailConfig {
     pub dir: PathBuf,
     pub smtp_url: Option<SecretString>,
     pub from: String,
+    /// The first wait after a failed delivery; it doubles with every further failure.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// The longest wait between two tries.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// Tries before a mail is given up (and logged as an error).
+    pub max_attempts: u32,
+    /// How often `serve` looks for mails queued by other processes (the CLI, other replicas).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How long a given-up mail stays in the outbox for operators to see.
+    #[serde(with = "humantime_serde")]
+    pub failed_retention: Duration,
 }
 
 impl Default for MailConfig {
@@ -95,6 +111,11 @@ impl Default for MailConfig {
             dir: PathBuf::from("./mail"),
             smtp_url: None,
             from: "authctl <no-reply@localhost>".into(),
+            retry_base: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            max_attempts: 12,
+            poll_interval: Duration::from_secs(5),
+            failed_retention: days(7),
         }
     }
 }
@@ -199,6 +220,8 @@ pub struct VerificationConfig {
     /// The least time between two verification mails to one account.
     #[serde(with = "humantime_serde")]
     pub resend_interval: Duration,
+    /// Resend requests one client IP may make per hour (0: no limit).
+    pub ip_limit_per_hour: u32,
 }
 
 impl Default for VerificationConfig {
@@ -206,6 +229,7 @@ impl Default for VerificationConfig {
         Self {
             token_ttl: Duration::from_secs(24 * 3600),
             resend_interval: Duration::from_secs(60),
+            ip_limit_per_hour: 20,
         }
     }
 }
@@ -226,6 +250,8 @@ pub struct DeletionConfig {
     pub webhook_url: Option<Url>,
     /// The HMAC-SHA256 key that signs webhook bodies (`X-Authctl-Signature`).
     pub webhook_secret: Option<SecretString>,
+    /// When `serve` delivers pending `user.deleted` events (six-field cron); empty disables.
+    pub webhook_cron: String,
 }
 
 impl Default for DeletionConfig {
@@ -237,6 +263,7 @@ impl Default for DeletionConfig {
             events_retention: days(7),
             webhook_url: None,
             webhook_secret: None,
+            webhook_cron: "0 * * * * *".into(),
         }
     }
 }
@@ -283,6 +310,8 @@ pub struct TwoFactorConfig {
     /// How long a password-verified login waits for its second factor.
     #[serde(with = "humantime_serde")]
     pub pending_ttl: Duration,
+    /// Logins waiting for their second factor one account may have; the oldest goes first.
+    pub max_pending_logins: u32,
 }
 
 impl Default for TwoFactorConfig {
@@ -290,6 +319,7 @@ impl Default for TwoFactorConfig {
         Self {
             issuer: "authctl".into(),
             pending_ttl: Duration::from_secs(5 * 60),
+            max_pending_logins: 3,
         }
     }
 }
@@ -397,6 +427,13 @@ impl Default for HttpConfig {
             body_limit: 64 * 1024,
         }
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` on this address only (e.g. 127.0.0.1:9464), not on the public listener.
+    pub bind: Option<SocketAddr>,
 }
 
 fn days(n: u64) -> Duration {

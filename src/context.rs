@@ -18,6 +18,8 @@ pub struct AppContext {
     pub hasher: Hasher,
     pub clock: Arc<dyn Clock>,
     pub key: ServerKey,
+    /// Wakes this process's mail worker when a mail is queued.
+    pub mail_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppContext {
@@ -38,6 +40,7 @@ impl AppContext {
             db,
             clock,
             key: ServerKey::default(),
+            mail_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 

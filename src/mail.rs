@@ -1,6 +1,8 @@
-//! Outgoing mail through lettre: one `send_*` function per kind of message, each with a text and an
-//! HTML part, over the transport the configuration names (`log`, `file` or `smtp`).
+//! Outgoing mail through lettre: one constructor of [`Mail`] per kind of message, each with a text
+//! and an HTML part, and the transport the configuration names (`log`, `file` or `smtp`) that the
+//! outbox worker delivers through.
 use std::path::PathBuf;
+use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
@@ -9,6 +11,164 @@ use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{Config, MailTransportKind};
 use crate::error::{Error, Result};
+
+/// One composed mail: who it goes to, and its subject and two parts. It is queued in the
+/// outbox (`service::outbox`) and delivered from there; nothing sends a mail directly.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Mail {
+    /// What kind of mail it is (kept beside the sealed message, for operators).
+    pub kind: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl std::fmt::Debug for Mail {
+    // The body holds live links: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mail")
+            .field("kind", &self.kind)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mail {
+    fn new(kind: &str, to: &str, subject: &str, text: String, html: String) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            to: to.to_owned(),
+            subject: subject.to_owned(),
+            text,
+            html,
+        }
+    }
+
+    /// The e-mail verification message with its single-use link.
+    pub fn verification(to: &str, name: &str, link: &str, ttl: Duration) -> Self {
+        let ttl = human(ttl);
+        let greeting = greeting(name);
+        let text = format!(
+            "{greeting}\n\nPlease confirm your email address by opening this link:\n\n{link}\n\n\
+             The link works once and expires in {ttl}. If you did not sign up, ignore this message.\n"
+        );
+        let html = format!(
+            "<p>{}</p><p>Please confirm your email address:</p><p><a href=\"{link}\">Verify my email address</a></p>\
+             <p>Or paste this link into your browser:<br>{link}</p>\
+             <p>The link works once and expires in {ttl}. If you did not sign up, ignore this message.</p>",
+            html_escape(&greeting)
+        );
+        Self::new("verification", to, "Verify your email address", text, html)
+    }
+
+    /// A short security notice (a factor, password or address changed): a subject and one paragraph.
+    pub fn notice(
+        kind: &'static str,
+        to: &str,
+        name: &str,
+        subject: &str,
+        paragraph: &str,
+    ) -> Self {
+        let text = format!("{}\n\n{paragraph}\n", greeting(name));
+        let html = format!(
+            "<p>{}</p><p>{}</p>",
+            html_escape(&greeting(name)),
+            html_escape(paragraph)
+        );
+        Self::new(kind, to, subject, text, html)
+    }
+
+    /// A link the user must open (email change, password reset): subject, explanation, link.
+    pub fn link(
+        kind: &'static str,
+        to: &str,
+        name: &str,
+        subject: &str,
+        paragraph: &str,
+        link: &str,
+    ) -> Self {
+        let text = format!("{}\n\n{paragraph}\n\n{link}\n", greeting(name));
+        let html = format!(
+            "<p>{}</p><p>{}</p><p><a href=\"{link}\">{link}</a></p>",
+            html_escape(&greeting(name)),
+            html_escape(paragraph)
+        );
+        Self::new(kind, to, subject, text, html)
+    }
+
+    /// A successful sign-in from an IP this account never signed in from.
+    pub fn new_sign_in(
+        to: &str,
+        name: &str,
+        session: &crate::entity::session::Model,
+        base_url: &str,
+    ) -> Self {
+        let facts = session_facts(session);
+        let text = format!(
+            "{}\n\nYour account was just signed in to from a new IP address:\n\n{facts}\n\n\
+             If this was you, there is nothing to do. If it was not, sign in at {base_url}, sign out \
+             everywhere else (POST /me/sessions/revoke-others, or remove the session from your list \
+             of sessions) and change your password.\n",
+            greeting(name)
+        );
+        let html = format!(
+            "<p>{}</p><p>Your account was just signed in to from a new IP address:</p><pre>{}</pre>\
+             <p>If this was you, there is nothing to do. If it was not, sign in at {base_url}, sign out \
+             everywhere else (<code>POST /me/sessions/revoke-others</code>) and change your password.</p>",
+            html_escape(&greeting(name)),
+            html_escape(&facts)
+        );
+        Self::new("new_sign_in", to, "New sign-in to your account", text, html)
+    }
+
+    /// A session's browser fingerprint changed mid-session (possible session hijacking).
+    pub fn fingerprint_alert(
+        to: &str,
+        name: &str,
+        session: &crate::entity::session::Model,
+        revoked: bool,
+    ) -> Self {
+        let facts = session_facts(session);
+        let outcome = if revoked {
+            "We signed that session out to be safe."
+        } else {
+            "The session is flagged in your list of sessions; if you do not recognise it, revoke it and change your password."
+        };
+        let text = format!(
+            "{}\n\nA signed-in session on your account started to look like a different browser:\n\n{facts}\n\n{outcome}\n",
+            greeting(name)
+        );
+        let html = format!(
+            "<p>{}</p><p>A signed-in session on your account started to look like a different browser:</p><pre>{}</pre><p>{}</p>",
+            html_escape(&greeting(name)),
+            html_escape(&facts),
+            html_escape(outcome)
+        );
+        Self::new(
+            "fingerprint_alert",
+            to,
+            "Unusual activity on one of your sessions",
+            text,
+            html,
+        )
+    }
+}
+
+/// A duration as mail text says it: "24 hours", "30 minutes", "7 days".
+pub fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = if secs >= 86_400 && secs % 86_400 == 0 {
+        (secs / 86_400, "day")
+    } else if secs >= 3600 && secs % 3600 == 0 {
+        (secs / 3600, "hour")
+    } else if secs >= 60 {
+        (secs.div_ceil(60), "minute")
+    } else {
+        (secs.max(1), "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
 
 #[derive(Clone)]
 enum Transport {
@@ -50,113 +210,10 @@ impl Mailer {
         Ok(Self { transport, from })
     }
 
-    /// The e-mail verification message with its single-use link.
-    pub async fn send_verification(&self, to: &str, name: &str, link: &str) -> Result<()> {
-        let greeting = greeting(name);
-        let text = format!(
-            "{greeting}\n\nPlease confirm your email address by opening this link:\n\n{link}\n\n\
-             The link works once and expires in 24 hours. If you did not sign up, ignore this message.\n"
-        );
-        let html = format!(
-            "<p>{}</p><p>Please confirm your email address:</p><p><a href=\"{link}\">Verify my email address</a></p>\
-             <p>Or paste this link into your browser:<br>{link}</p>\
-             <p>The link works once and expires in 24 hours. If you did not sign up, ignore this message.</p>",
-            html_escape(&greeting)
-        );
-        self.send(to, "Verify your email address", text, html).await
-    }
-
-    /// A short security notice (a factor, password or address changed): a subject and one paragraph.
-    pub async fn send_notice(
-        &self,
-        to: &str,
-        name: &str,
-        subject: &str,
-        paragraph: &str,
-    ) -> Result<()> {
-        let text = format!("{}\n\n{paragraph}\n", greeting(name));
-        let html = format!(
-            "<p>{}</p><p>{}</p>",
-            html_escape(&greeting(name)),
-            html_escape(paragraph)
-        );
-        self.send(to, subject, text, html).await
-    }
-
-    /// A link the user must open (email change, password reset): subject, explanation, link.
-    pub async fn send_link(
-        &self,
-        to: &str,
-        name: &str,
-        subject: &str,
-        paragraph: &str,
-        link: &str,
-    ) -> Result<()> {
-        let text = format!("{}\n\n{paragraph}\n\n{link}\n", greeting(name));
-        let html = format!(
-            "<p>{}</p><p>{}</p><p><a href=\"{link}\">{link}</a></p>",
-            html_escape(&greeting(name)),
-            html_escape(paragraph)
-        );
-        self.send(to, subject, text, html).await
-    }
-
-    /// A successful sign-in from an IP this account never signed in from.
-    pub async fn send_new_sign_in(
-        &self,
-        to: &str,
-        name: &str,
-        session: &crate::entity::session::Model,
-        base_url: &str,
-    ) -> Result<()> {
-        let facts = session_facts(session);
-        let text = format!(
-            "{}\n\nYour account was just signed in to from a new IP address:\n\n{facts}\n\n\
-             If this was you, there is nothing to do. If it was not, sign in at {base_url}, sign out \
-             everywhere else (POST /me/sessions/revoke-others, or remove the session from your list \
-             of sessions) and change your password.\n",
-            greeting(name)
-        );
-        let html = format!(
-            "<p>{}</p><p>Your account was just signed in to from a new IP address:</p><pre>{}</pre>\
-             <p>If this was you, there is nothing to do. If it was not, sign in at {base_url}, sign out \
-             everywhere else (<code>POST /me/sessions/revoke-others</code>) and change your password.</p>",
-            html_escape(&greeting(name)),
-            html_escape(&facts)
-        );
-        self.send(to, "New sign-in to your account", text, html)
-            .await
-    }
-
-    /// A session's browser fingerprint changed mid-session (possible session hijacking).
-    pub async fn send_fingerprint_alert(
-        &self,
-        to: &str,
-        name: &str,
-        session: &crate::entity::session::Model,
-        revoked: bool,
-    ) -> Result<()> {
-        let facts = session_facts(session);
-        let outcome = if revoked {
-            "We signed that session out to be safe."
-        } else {
-            "The session is flagged in your list of sessions; if you do not recognise it, revoke it and change your password."
-        };
-        let text = format!(
-            "{}\n\nA signed-in session on your account started to look like a different browser:\n\n{facts}\n\n{outcome}\n",
-            greeting(name)
-        );
-        let html = format!(
-            "<p>{}</p><p>A signed-in session on your account started to look like a different browser:</p><pre>{}</pre><p>{}</p>",
-            html_escape(&greeting(name)),
-            html_escape(&facts),
-            html_escape(outcome)
-        );
-        self.send(to, "Unusual activity on one of your sessions", text, html)
-            .await
-    }
-
-    async fn send(&self, to: &str, subject: &str, text: String, html: String) -> Result<()> {
+    /// Hands one mail to the transport. Only the outbox worker calls this.
+    pub async fn deliver(&self, mail: &Mail) -> Result<()> {
+        let (to, subject) = (mail.to.as_str(), mail.subject.as_str());
+        let (text, html) = (mail.text.clone(), mail.html.clone());
         let to_box: Mailbox = to
             .parse()
             .map_err(|e| Error::Mail(format!("bad recipient: {e}")))?;
@@ -181,7 +238,8 @@ impl Mailer {
         match &self.transport {
             Transport::Log => {
                 // The console transport is for a first run on a laptop: the link is the point.
-                println!("\n----- mail to {to}: {subject} -----\n{text}----- end of mail -----\n");
+                // It goes to stderr, with the logs: stdout is for a command's answer.
+                eprintln!("\n----- mail to {to}: {subject} -----\n{text}----- end of mail -----\n");
                 Ok(())
             }
             Transport::File(transport, dir) => {

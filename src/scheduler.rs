@@ -41,9 +41,29 @@ fn sweep(ctx: AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     })
 }
 
+/// Undelivered `user.deleted` events go to `deletion.webhook_url`, retried with their backoff.
+/// Replicas may run it at the same tick: each event is claimed before it is sent.
+fn webhooks(ctx: AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        match deletion::deliver_events(&ctx, ctx.now()).await {
+            Ok(d) if d.delivered + d.failed > 0 => {
+                tracing::info!(
+                    delivered = d.delivered,
+                    failed = d.failed,
+                    "deletion webhooks"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "deletion webhook delivery failed; it runs again at the next tick")
+            }
+        }
+    })
+}
+
 /// Starts every job whose cron expression is set; `None` when there is nothing to schedule.
 pub async fn start(ctx: AppContext) -> anyhow::Result<Option<JobScheduler>> {
-    let jobs: [(&str, String, Work); 2] = [
+    let jobs: [(&str, String, Work); 3] = [
         (
             "session.prune_cron",
             ctx.config.session.prune_cron.trim().to_owned(),
@@ -53,6 +73,11 @@ pub async fn start(ctx: AppContext) -> anyhow::Result<Option<JobScheduler>> {
             "deletion.sweep_cron",
             ctx.config.deletion.sweep_cron.trim().to_owned(),
             sweep,
+        ),
+        (
+            "deletion.webhook_cron",
+            ctx.config.deletion.webhook_cron.trim().to_owned(),
+            webhooks,
         ),
     ];
     if jobs.iter().all(|(_, cron, _)| cron.is_empty()) {

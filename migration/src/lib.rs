@@ -14,6 +14,8 @@ mod m20261127_000007_create_recovery_codes;
 mod m20261127_000008_create_api_keys;
 mod m20261127_000009_create_deletion_events;
 mod m20261127_000010_create_saml;
+mod m20261201_000011_create_mail_outbox;
+mod m20261201_000012_saml_trust_idp_mfa;
 
 pub struct Migrator;
 
@@ -31,6 +33,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_create_api_keys::Migration),
             Box::new(m20261127_000009_create_deletion_events::Migration),
             Box::new(m20261127_000010_create_saml::Migration),
+            Box::new(m20261201_000011_create_mail_outbox::Migration),
+            Box::new(m20261201_000012_saml_trust_idp_mfa::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ pub mod apikeys;
 pub mod audit;
 pub mod completions;
 pub mod deletion;
+pub mod mail;
 pub mod migrate;
 pub mod output;
 pub mod saml;
@@ -77,6 +78,9 @@ pub enum Command {
     /// List and revoke users' API keys.
     #[command(subcommand)]
     Apikeys(apikeys::ApiKeysCommand),
+    /// The mail outbox: deliver queued mail now, or see how much waits.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
     /// Scheduled account deletions and the hard-delete sweep.
     #[command(subcommand)]
     Deletion(deletion::DeletionCommand),
@@ -109,18 +113,27 @@ impl GlobalArgs {
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         let global = self.global;
-        match self.command {
-            Command::Completions(args) => args.run(),
-            Command::Serve(args) => args.run(&global).await,
-            Command::Migrate(args) => args.run(&global).await,
-            Command::Users(cmd) => cmd.run(&global.context().await?, &global).await,
-            Command::Sessions(cmd) => cmd.run(&global.context().await?, &global).await,
-            Command::Verification(cmd) => cmd.run(&global.context().await?, &global).await,
-            Command::Apikeys(cmd) => cmd.run(&global.context().await?, &global).await,
-            Command::Deletion(cmd) => cmd.run(&global.context().await?, &global).await,
-            Command::Audit(cmd) => cmd.run(&global.context().await?, &global).await,
-            Command::Saml(cmd) => cmd.run(&global.context().await?, &global).await,
-        }
+        let command = match self.command {
+            Command::Completions(args) => return args.run(),
+            Command::Serve(args) => return args.run(&global).await,
+            Command::Migrate(args) => return args.run(&global).await,
+            other => other,
+        };
+        let ctx = global.context().await?;
+        let result = match command {
+            Command::Users(cmd) => cmd.run(&ctx, &global).await,
+            Command::Sessions(cmd) => cmd.run(&ctx, &global).await,
+            Command::Verification(cmd) => cmd.run(&ctx, &global).await,
+            Command::Apikeys(cmd) => cmd.run(&ctx, &global).await,
+            Command::Mail(cmd) => return cmd.run(&ctx, &global).await,
+            Command::Deletion(cmd) => cmd.run(&ctx, &global).await,
+            Command::Audit(cmd) => cmd.run(&ctx, &global).await,
+            Command::Saml(cmd) => cmd.run(&ctx, &global).await,
+            Command::Completions(_) | Command::Serve(_) | Command::Migrate(_) => Ok(()),
+        };
+        // Whatever the command queued goes out now, not only when `serve` next looks.
+        mail::flush(&ctx).await;
+        result
     }
 }
 

@@ -90,6 +90,11 @@ pub struct AddArgs {
     /// Whether an existing account with the same, verified address may be linked.
     #[arg(long, value_name = "POLICY", default_value = "none", value_parser = ["none", "verified-email"])]
     link_policy: String,
+    /// Trust this IdP's multi-factor sign-in when the assertion's AuthnContextClassRef is
+    /// CLASSREF (repeat for several): accounts with an authenticator app then skip its code.
+    /// Without it they are asked for their code after SSO.
+    #[arg(long = "trust-idp-mfa", value_name = "CLASSREF")]
+    trust_idp_mfa: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +124,12 @@ pub struct UpdateArgs {
     /// Stop accepting the signing certificate with this SHA-256 fingerprint (8+ hex digits).
     #[arg(long = "remove-certificate", value_name = "FINGERPRINT")]
     remove_certificates: Vec<String>,
+    /// Replace the AuthnContextClassRef values trusted as multi-factor (repeat for several).
+    #[arg(long = "trust-idp-mfa", value_name = "CLASSREF")]
+    trust_idp_mfa: Vec<String>,
+    /// Trust no multi-factor claim of this IdP: authenticator-app accounts give their code.
+    #[arg(long, conflicts_with = "trust_idp_mfa")]
+    no_trust_idp_mfa: bool,
 }
 
 fn group_roles(raw: &[String]) -> anyhow::Result<Vec<GroupRole>> {
@@ -191,6 +202,14 @@ fn print(output: Output, p: &ProviderView) -> anyhow::Result<()> {
                 p.default_role.clone().unwrap_or_else(|| "-".into()),
             ),
             ("link policy", p.link_policy.clone()),
+            (
+                "trusted mfa",
+                if p.trusted_mfa_contexts.is_empty() {
+                    "-".into()
+                } else {
+                    p.trusted_mfa_contexts.join(", ")
+                },
+            ),
             ("our entity id", p.sp_entity_id.clone()),
             ("our acs url", p.acs_url.clone()),
             ("last login", output::opt_time(p.last_login_at)),
@@ -217,6 +236,7 @@ impl SamlCommand {
                     group_roles: group_roles(&args.map_group)?,
                     default_role: args.default_role,
                     link_policy: LinkPolicy::parse(&args.link_policy)?,
+                    mfa_contexts: args.trust_idp_mfa,
                 };
                 let view = saml::add(ctx, &actor, new, now).await?;
                 if global.output == Output::Table {
@@ -285,6 +305,11 @@ impl SamlCommand {
                         .as_deref()
                         .map(LinkPolicy::parse)
                         .transpose()?,
+                    mfa_contexts: if args.no_trust_idp_mfa {
+                        Some(Vec::new())
+                    } else {
+                        (!args.trust_idp_mfa.is_empty()).then_some(args.trust_idp_mfa)
+                    },
                     remove_certificates: args.remove_certificates,
                 };
                 let view = saml::update(ctx, &actor, &name, changes, now)

@@ -43,10 +43,12 @@ impl ServeArgs {
             )
         })?;
         let scheduler = crate::scheduler::start(ctx.clone()).await?;
+        let mail_worker = tokio::spawn(crate::service::outbox::run_worker(ctx.clone()));
         tracing::info!(address = %bind, public_url = %ctx.config.public_url, database = %ctx.config.database_url, "authctl is serving");
         http::serve(listener, ctx, shutdown_signal())
             .await
             .context("while serving HTTP")?;
+        mail_worker.abort();
         if let Some(mut scheduler) = scheduler {
             let _ = scheduler.shutdown().await;
         }

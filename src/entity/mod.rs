@@ -4,6 +4,7 @@ pub mod audit_log;
 pub mod deletion_event;
 pub mod login_event;
 pub mod login_throttle;
+pub mod mail_outbox;
 pub mod prelude;
 pub mod recovery_code;
 pub mod saml_domain;

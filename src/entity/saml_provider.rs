@@ -31,6 +31,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_login_at: Option<DateTimeUtc>,
+    /// JSON array of AuthnContextClassRef values trusted as multi-factor (`--trust-idp-mfa`).
+    pub mfa_contexts: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

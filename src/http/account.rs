@@ -1,8 +1,8 @@
 //! Changing the email address and the password, and resetting a forgotten password.
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{Html, IntoResponse};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,7 +13,7 @@ use crate::service::account;
 
 use super::cookies;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, Client, RecentAuth};
+use super::extract::{ApiJson, ApiQuery, Client, CurrentSession, JsonOrForm, RecentAuth};
 use super::verification::AcceptedResponse;
 
 #[derive(Deserialize, ToSchema)]
@@ -74,13 +74,105 @@ pub struct EmailChangedResponse {
 pub async fn confirm_email_change(
     State(ctx): State<AppContext>,
     Client(client): Client,
-    Query(query): Query<TokenQuery>,
+    ApiQuery(query): ApiQuery<TokenQuery>,
 ) -> Result<Json<EmailChangedResponse>, ApiError> {
     let token = query
         .token
         .ok_or_else(|| Error::invalid("invalid_token", "the link has no token"))?;
     let user = account::confirm_email_change(&ctx, &token, &client, ctx.now()).await?;
     Ok(Json(EmailChangedResponse { email: user.email }))
+}
+
+/// Withdraw a pending email change: its confirmation link stops working (410).
+#[utoipa::path(delete, path = "/me/email/pending", tag = "account",
+    responses(
+        (status = 204, description = "Cancelled"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No email change is pending", body = ErrorBody),
+    ))]
+pub async fn cancel_pending_email(
+    State(ctx): State<AppContext>,
+    Client(client): Client,
+    CurrentSession(auth): CurrentSession,
+) -> Result<StatusCode, ApiError> {
+    account::cancel_email_change(&ctx, &auth, &client, ctx.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The page behind the link in the notice to the old address. Opening it changes nothing (mail
+/// scanners open links); its button posts the token to `POST /cancel-email-change`.
+#[utoipa::path(get, path = "/cancel-email-change", tag = "account", params(TokenQuery),
+    responses(
+        (status = 200, description = "A page with the button that cancels the change", content_type = "text/html"),
+        (status = 410, description = "Used, expired or unknown link", body = ErrorBody),
+        (status = 422, description = "No token, or a malformed one", body = ErrorBody),
+    ))]
+pub async fn cancel_email_change_page(
+    State(ctx): State<AppContext>,
+    ApiQuery(query): ApiQuery<TokenQuery>,
+) -> Result<Html<String>, ApiError> {
+    let token = query
+        .token
+        .ok_or_else(|| Error::invalid("invalid_token", "the link has no token"))?;
+    account::check_cancel_link(&ctx, &token, ctx.now()).await?;
+    Ok(Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Cancel the email change</title></head>\
+         <body><h1>Cancel the change of your email address?</h1>\
+         <p>Someone asked to move your account to another address. If this was not you, cancel it, then change your password and sign out everywhere else.</p>\
+         <form method=\"post\" action=\"/cancel-email-change\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+         <button type=\"submit\">Cancel the change</button></form></body></html>",
+        html_attr(&token)
+    )))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelEmailChangeRequest {
+    /// The token from the link in the notice to the old address.
+    token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CancelledResponse {
+    cancelled: bool,
+}
+
+/// Cancel a pending email change with the token mailed to the old address (no session needed).
+/// Takes JSON, or the form the page of `GET /cancel-email-change` posts.
+#[utoipa::path(post, path = "/cancel-email-change", tag = "account",
+    request_body(content(
+        (CancelEmailChangeRequest = "application/json"),
+        (CancelEmailChangeRequest = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, body = CancelledResponse),
+        (status = 400, description = "The body is not valid JSON or form data", body = ErrorBody),
+        (status = 410, description = "Used, expired or unknown link, or nothing left to cancel", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor a form", body = ErrorBody),
+        (status = 422, description = "No token, or a malformed one", body = ErrorBody),
+    ))]
+pub async fn cancel_email_change(
+    State(ctx): State<AppContext>,
+    Client(client): Client,
+    JsonOrForm(req): JsonOrForm<CancelEmailChangeRequest>,
+) -> Result<axum::response::Response, ApiError> {
+    account::cancel_email_change_by_link(&ctx, &req.0.token, &client, ctx.now()).await?;
+    if req.1 {
+        return Ok(Html(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Email change cancelled</title></head>\
+             <body><h1>The change was cancelled</h1><p>Your account keeps this address. Change your password and sign out everywhere else if you did not ask for the change.</p></body></html>"
+                .to_owned(),
+        )
+        .into_response());
+    }
+    Ok(Json(CancelledResponse { cancelled: true }).into_response())
+}
+
+fn html_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,6 +1,6 @@
 //! The user's API keys.
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,7 +10,7 @@ use crate::service::Actor;
 use crate::service::api_keys::{self, ApiKeyView};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, Caller, Client, CurrentSession, RecentAuth};
+use super::extract::{ApiJson, ApiPath, Caller, Client, CurrentSession, RecentAuth};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -71,7 +71,7 @@ pub async fn list(
 pub async fn revoke(
     State(ctx): State<AppContext>,
     CurrentSession(auth): CurrentSession,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let actor = Actor::User(auth.user.id.clone());
     api_keys::revoke(&ctx, &actor, Some(&auth.user.id), &id, ctx.now()).await?;

@@ -57,6 +57,117 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     ApiError::new(status, code, message)
 }
 
+/// A body sent as JSON or as an HTML form (`application/x-www-form-urlencoded`); the flag says
+/// it was a form, so the answer can be a page.
+pub struct JsonOrForm<T>(pub (T, bool));
+
+impl<S, T> FromRequest<S> for JsonOrForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            return ApiJson::<T>::from_request(req, state)
+                .await
+                .map(|ApiJson(v)| Self((v, false)));
+        }
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
+        serde_urlencoded::from_bytes::<T>(&bytes)
+            .map(|v| Self((v, true)))
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_request",
+                    format!("the form is invalid: {e}"),
+                )
+            })
+    }
+}
+
+/// `Query<T>` whose rejections are `{"error","message"}` bodies (422 `invalid_query`).
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Self(v)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_query",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// `Path<T>` whose rejections are `{"error","message"}` bodies (404 `not_found` for a segment
+/// that cannot be what the route expects, 500 only for a route defined wrong).
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such resource: {}", e.body_text()),
+            )),
+            Err(other) => Err(ApiError::new(
+                other.status(),
+                "internal",
+                "the route could not read its path",
+            )),
+        }
+    }
+}
+
+/// The raw body, with a JSON 413 when it is over `http.body_limit`.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S> FromRequest<S> for ApiBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|r| {
+                let status = r.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "payload_too_large"
+                } else {
+                    "invalid_request"
+                };
+                ApiError::new(status, code, "the request body could not be read")
+            })
+    }
+}
+
 /// Parses a JSON body that was read as bytes (for routes where the body is optional).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {

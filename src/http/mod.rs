@@ -77,6 +77,11 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(two_factor::regenerate))
         .routes(routes!(account::change_email))
         .routes(routes!(account::confirm_email_change))
+        .routes(routes!(account::cancel_pending_email))
+        .routes(routes!(
+            account::cancel_email_change_page,
+            account::cancel_email_change
+        ))
         .routes(routes!(account::change_password))
         .routes(routes!(account::request_reset))
         .routes(routes!(account::confirm_reset))
@@ -105,13 +110,37 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
 
 /// The complete application.
 pub fn router(ctx: AppContext) -> Router {
+    router_with(ctx, metrics::Counters::default())
+}
+
+/// `GET /metrics` alone, for the listener at `metrics.bind`.
+pub fn metrics_router(ctx: AppContext, counters: metrics::Counters) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .fallback(not_found)
+        .layer(axum::Extension(counters))
+        .with_state(ctx)
+}
+
+/// With `metrics.bind` set, `/metrics` is served there only: the public listener answers 404.
+async fn metrics_elsewhere(State(ctx): State<AppContext>, req: Request, next: Next) -> Response {
+    if ctx.config.metrics.bind.is_some() && req.uri().path() == "/metrics" {
+        return not_found().await.into_response();
+    }
+    next.run(req).await
+}
+
+fn router_with(ctx: AppContext, counters: metrics::Counters) -> Router {
     let (routes, api) = routes();
     let spec = Spec(Arc::new(
         api.to_pretty_json().unwrap_or_else(|_| "{}".into()),
     ));
     let https = ctx.config.is_https();
-    let counters = metrics::Counters::default();
     let mut app = routes
+        .layer(middleware::from_fn_with_state(
+            ctx.clone(),
+            metrics_elsewhere,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -199,17 +228,48 @@ async fn cross_site_guard(State(ctx): State<AppContext>, req: Request, next: Nex
     next.run(req).await
 }
 
-/// Serves `ctx` on `listener` until `shutdown` completes, then drains open requests.
+/// Serves `ctx` on `listener` until `shutdown` completes, then drains open requests. With
+/// `metrics.bind` set, `/metrics` is served on a listener of its own there.
 pub async fn serve(
     listener: TcpListener,
     ctx: AppContext,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(ctx);
-    axum::serve(
+    let counters = metrics::Counters::default();
+    let app = router_with(ctx.clone(), counters.clone());
+    let Some(bind) = ctx.config.metrics.bind else {
+        return axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+    };
+    let metrics_listener = TcpListener::bind(bind).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on metrics.bind {bind}: {e}"),
+        )
+    })?;
+    tracing::info!(address = %bind, "serving /metrics");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let main = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(stopped(rx.clone()));
+    let side = axum::serve(metrics_listener, metrics_router(ctx, counters))
+        .with_graceful_shutdown(stopped(rx));
+    let (a, b) = tokio::join!(
+        std::future::IntoFuture::into_future(main),
+        std::future::IntoFuture::into_future(side)
+    );
+    a.and(b)
 }

@@ -1,6 +1,6 @@
 //! The signed-in user's sessions and login history. These routes need a verified address.
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,7 +12,7 @@ use crate::service::history::{self, LoginEventView};
 use crate::service::sessions::{self, SessionView};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Client, VerifiedSession};
+use super::extract::{ApiPath, ApiQuery, Client, VerifiedSession};
 
 /// Every live session of the current user; `current` marks the one making the request.
 #[utoipa::path(get, path = "/me/sessions", tag = "sessions",
@@ -41,7 +41,7 @@ pub async fn revoke(
     State(ctx): State<AppContext>,
     Client(client): Client,
     VerifiedSession(auth): VerifiedSession,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let actor = Actor::User(auth.user.id.clone());
     sessions::revoke(
@@ -62,7 +62,8 @@ pub struct RevokedResponse {
     revoked: u64,
 }
 
-/// Sign out everywhere else: every session of the user but this one ends.
+/// Sign out everywhere else: every session of the user but this one ends, and a pending email
+/// change is cancelled.
 #[utoipa::path(post, path = "/me/sessions/revoke-others", tag = "sessions",
     responses((status = 200, body = RevokedResponse), (status = 401, body = ErrorBody)))]
 pub async fn revoke_others(
@@ -70,16 +71,8 @@ pub async fn revoke_others(
     Client(client): Client,
     VerifiedSession(auth): VerifiedSession,
 ) -> Result<Json<RevokedResponse>, ApiError> {
-    let actor = Actor::User(auth.user.id.clone());
-    let revoked = sessions::revoke_others(
-        &ctx,
-        &actor,
-        &auth.user.id,
-        &auth.session.id,
-        Some(&client),
-        ctx.now(),
-    )
-    .await?;
+    let revoked =
+        crate::service::account::sign_out_everywhere_else(&ctx, &auth, &client, ctx.now()).await?;
     Ok(Json(RevokedResponse { revoked }))
 }
 
@@ -98,7 +91,7 @@ pub struct HistoryQuery {
 pub async fn login_history(
     State(ctx): State<AppContext>,
     VerifiedSession(auth): VerifiedSession,
-    Query(query): Query<HistoryQuery>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<Vec<LoginEventView>>, ApiError> {
     let limit = query.limit.unwrap_or(10);
     if !(1..=100).contains(&limit) {

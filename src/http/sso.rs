@@ -2,7 +2,7 @@
 //! SP metadata.
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use crate::service::saml::{self, login};
 
 use super::cookies;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Client, MaybeSession};
+use super::extract::{ApiPath, ApiQuery, Client, MaybeSession};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -43,7 +43,7 @@ pub struct LookupResponse {
     ))]
 pub async fn lookup(
     State(ctx): State<AppContext>,
-    Query(q): Query<LookupQuery>,
+    ApiQuery(q): ApiQuery<LookupQuery>,
 ) -> Result<Json<LookupResponse>, ApiError> {
     let provider = login::lookup(&ctx, &q.email).await?;
     let login_url = provider.as_ref().map(|_| {
@@ -90,7 +90,7 @@ pub async fn start(
     Client(client): Client,
     MaybeSession(session): MaybeSession,
     headers: HeaderMap,
-    Query(q): Query<LoginQuery>,
+    ApiQuery(q): ApiQuery<LoginQuery>,
 ) -> Result<Response, ApiError> {
     let binding = cookies::named(&headers, cookies::saml_cookie_name(&ctx.config));
     let started = if q.step_up {
@@ -156,7 +156,7 @@ pub async fn start(
 pub async fn acs(
     State(ctx): State<AppContext>,
     Client(client): Client,
-    Path(provider): Path<String>,
+    ApiPath(provider): ApiPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -177,7 +177,15 @@ pub async fn acs(
         .unwrap_or_default();
     // The binding cookie stays either way: other tabs may have logins of their own pending.
     let done = login::complete(&ctx, &provider, &saml_response, binding, &client, now).await?;
-    let location = HeaderValue::from_str(&done.target).unwrap_or(HeaderValue::from_static("/"));
+    // A login that still needs the account's second factor says so to the page it lands on,
+    // which asks for the code (`POST /login/2fa`).
+    let target = if done.two_factor_required {
+        let sep = if done.target.contains('?') { '&' } else { '?' };
+        format!("{}{sep}twoFactorRequired=true", done.target)
+    } else {
+        done.target.clone()
+    };
+    let location = HeaderValue::from_str(&target).unwrap_or(HeaderValue::from_static("/"));
     Ok((
         StatusCode::SEE_OTHER,
         [
@@ -200,7 +208,7 @@ pub async fn acs(
     ))]
 pub async fn metadata(
     State(ctx): State<AppContext>,
-    Path(provider): Path<String>,
+    ApiPath(provider): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let xml = saml::sp_metadata(&ctx, &provider).await?;
     Ok((

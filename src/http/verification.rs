@@ -1,7 +1,6 @@
 //! The verification link and resending it.
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,7 +10,7 @@ use crate::error::Error;
 use crate::service::{Actor, verification};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Client, MaybeSession, parse_json};
+use super::extract::{ApiBytes, ApiQuery, Client, MaybeSession, parse_json};
 
 #[derive(Deserialize, IntoParams)]
 pub struct VerifyQuery {
@@ -35,7 +34,7 @@ pub struct VerifiedResponse {
 pub async fn verify_email(
     State(ctx): State<AppContext>,
     Client(client): Client,
-    Query(query): Query<VerifyQuery>,
+    ApiQuery(query): ApiQuery<VerifyQuery>,
 ) -> Result<Json<VerifiedResponse>, ApiError> {
     let token = query.token.ok_or_else(|| {
         Error::invalid(
@@ -75,13 +74,16 @@ impl AcceptedResponse {
     responses(
         (status = 202, body = AcceptedResponse),
         (status = 422, description = "Neither an email nor a session", body = ErrorBody),
+        (status = 429, description = "Too many resend requests from this client IP this hour", body = ErrorBody),
     ))]
 pub async fn resend(
     State(ctx): State<AppContext>,
+    Client(client): Client,
     MaybeSession(session): MaybeSession,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<(StatusCode, Json<AcceptedResponse>), ApiError> {
     let now = ctx.now();
+    verification::limit_resend(&ctx, &client, now).await?;
     let has_body = body.iter().any(|b| !b.is_ascii_whitespace());
     let by_address = if has_body {
         Some(parse_json::<ResendRequest>(&body)?.email)
@@ -93,22 +95,15 @@ pub async fn resend(
             Error::invalid("invalid_request", "send {\"email\": ...} or sign in first").into(),
         );
     }
-    // The work finishes in the background so the answer takes the same time either way.
-    let ctx = ctx.clone();
-    tokio::spawn(async move {
-        let result = match (by_address, session) {
-            (Some(email), _) => verification::resend_for_address(&ctx, &email, now).await,
-            (None, Some(auth)) => {
-                verification::resend(&ctx, &Actor::User(auth.user.id.clone()), &auth.user, now)
-                    .await
-                    .map(|_| ())
-            }
-            (None, None) => Ok(()),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "resending a verification mail failed");
+    // The mail only goes into the outbox, so the answer waits for no SMTP server and takes
+    // about the same time whether or not the address has an account.
+    match (by_address, session) {
+        (Some(email), _) => verification::resend_for_address(&ctx, &email, now).await?,
+        (None, Some(auth)) => {
+            verification::resend(&ctx, &Actor::User(auth.user.id.clone()), &auth.user, now).await?;
         }
-    });
+        (None, None) => {}
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(AcceptedResponse {

@@ -2,7 +2,9 @@
 //! password (with the current one) and a forgotten password (a mailed single-use link).
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr, TransactionTrait,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
@@ -11,14 +13,17 @@ use crate::context::AppContext;
 use crate::domain::{self, Email, NewPassword};
 use crate::entity::{user, verification_token};
 use crate::error::{Error, Result};
+use crate::mail::Mail;
 use crate::password::Verified;
 
 use super::sessions::{self, Authenticated};
 use super::throttle;
-use super::{Actor, ClientInfo, audit, two_factor::notify, users, verification};
+use super::{Actor, ClientInfo, api_keys, audit, outbox, users, verification};
 
 const CHANGE_EMAIL: &str = "change_email";
 const PASSWORD_RESET: &str = "password_reset";
+/// The link in the notice to the old address, which cancels a pending change.
+const CANCEL_EMAIL_CHANGE: &str = "cancel_email_change";
 
 /// `PUT /me/email`: keeps the current address, mails a confirmation link to the new one and a
 /// notice to the old one. Returns the pending address.
@@ -43,9 +48,10 @@ pub async fn request_email_change(
             format!("an account with the address {new} already exists"),
         ));
     }
-    verification::discard(ctx, CHANGE_EMAIL, &user.id).await?;
+    let txn = ctx.db.begin().await?;
+    discard_email_change(&txn, &user.id).await?;
     let token = verification::store(
-        ctx,
+        &txn,
         CHANGE_EMAIL,
         &user.id,
         new.as_str(),
@@ -53,12 +59,21 @@ pub async fn request_email_change(
         now,
     )
     .await?;
-    let link = format!(
-        "{}/confirm-email-change?token={token}",
-        ctx.config.public_base()
-    );
+    // The old address gets a link of its own that cancels the change.
+    let cancel = verification::store(
+        &txn,
+        CANCEL_EMAIL_CHANGE,
+        &user.id,
+        &user.email,
+        ctx.config.email_change.token_ttl,
+        now,
+    )
+    .await?;
+    let base = ctx.config.public_base();
+    let link = format!("{base}/confirm-email-change?token={token}");
+    let cancel_link = format!("{base}/cancel-email-change?token={cancel}");
     audit::record(
-        &ctx.db,
+        &txn,
         now,
         &Actor::User(user.id.clone()),
         "email_change_requested",
@@ -67,25 +82,119 @@ pub async fn request_email_change(
         json!({ "from": user.email, "to": new.as_str() }),
     )
     .await?;
-    ctx.mailer
-        .send_link(new.as_str(), &user.name, "Confirm your new email address", "Open this link to make this your account's address. It works once and expires in 24 hours.", &link)
-        .await?;
-    let notice = format!(
-        "Someone asked to change your account's address to {new}. Nothing changes until the link sent there is opened. If this was not you, sign in, change your password and sign out everywhere else."
+    let ttl = crate::mail::human(ctx.config.email_change.token_ttl);
+    let confirm = Mail::link(
+        "email_change",
+        new.as_str(),
+        &user.name,
+        "Confirm your new email address",
+        &format!(
+            "Open this link to make this your account's address. It works once and expires in {ttl}."
+        ),
+        &link,
     );
-    if let Err(e) = ctx
-        .mailer
-        .send_notice(
-            &user.email,
-            &user.name,
-            "Your email address is about to change",
-            &notice,
-        )
-        .await
-    {
-        tracing::warn!(user_id = %user.id, error = %e, "the notice to the old address could not be sent");
-    }
+    outbox::queue(ctx, &txn, Some(&user.id), &confirm, now).await?;
+    let notice = Mail::link(
+        "email_change_notice",
+        &user.email,
+        &user.name,
+        "Your email address is about to change",
+        &format!(
+            "Someone asked to change your account's address to {new}. Nothing changes until the link sent there is opened. If this was not you, open this link to cancel the change, then change your password and sign out everywhere else."
+        ),
+        &cancel_link,
+    );
+    outbox::queue(ctx, &txn, Some(&user.id), &notice, now).await?;
+    txn.commit().await?;
     Ok(new)
+}
+
+/// Ends a pending email change: its confirmation link answers 410 from now on. Returns whether
+/// one was pending.
+async fn discard_email_change(db: &impl ConnectionTrait, user_id: &str) -> Result<bool> {
+    let pending = verification_token::Entity::delete_many()
+        .filter(verification_token::Column::UserId.eq(user_id))
+        .filter(verification_token::Column::Purpose.eq(CHANGE_EMAIL))
+        .filter(verification_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected;
+    verification::discard(db, CHANGE_EMAIL, user_id).await?;
+    verification::discard(db, CANCEL_EMAIL_CHANGE, user_id).await?;
+    Ok(pending > 0)
+}
+
+/// Cancels the user's pending email change, if any, and audits why. Returns whether there was one.
+async fn cancel_pending_change(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    user_id: &str,
+    reason: &str,
+    client: Option<&ClientInfo>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let cancelled = discard_email_change(db, user_id).await?;
+    if cancelled {
+        audit::record(
+            db,
+            now,
+            actor,
+            "email_change_cancelled",
+            Some(user_id),
+            client,
+            json!({ "reason": reason }),
+        )
+        .await?;
+    }
+    Ok(cancelled)
+}
+
+/// `DELETE /me/email/pending`: the signed-in user withdraws a pending email change.
+pub async fn cancel_email_change(
+    ctx: &AppContext,
+    auth: &Authenticated,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let actor = Actor::User(auth.user.id.clone());
+    if !cancel_pending_change(&ctx.db, &actor, &auth.user.id, "by_user", Some(client), now).await? {
+        return Err(Error::NotFound("pending email change"));
+    }
+    Ok(())
+}
+
+/// `GET /cancel-email-change`: is the link still good? (Opening it changes nothing.)
+pub async fn check_cancel_link(ctx: &AppContext, token: &str, now: DateTime<Utc>) -> Result<()> {
+    verification::peek(ctx, CANCEL_EMAIL_CHANGE, token, now).await?;
+    Ok(())
+}
+
+/// `POST /cancel-email-change`: the link mailed to the old address cancels the change.
+pub async fn cancel_email_change_by_link(
+    ctx: &AppContext,
+    token: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let row = verification::consume(ctx, CANCEL_EMAIL_CHANGE, token, now).await?;
+    let txn = ctx.db.begin().await?;
+    let cancelled = cancel_pending_change(
+        &txn,
+        &Actor::Anonymous,
+        &row.user_id,
+        "by_link_to_old_address",
+        Some(client),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    if !cancelled {
+        return Err(Error::gone(
+            "token_invalid",
+            "there is no pending email change to cancel any more",
+        ));
+    }
+    Ok(())
 }
 
 /// `GET /confirm-email-change`: switches the address. Uniqueness is checked again, atomically,
@@ -128,22 +237,21 @@ pub async fn confirm_email_change(
         json!({ "from": user.email, "to": row.email }),
     )
     .await?;
+    verification::discard(&ctx.db, CANCEL_EMAIL_CHANGE, &user.id).await?;
     let notice = format!(
         "Your account's address was changed to {}. If this was not you, contact support at once.",
         row.email
     );
-    if let Err(e) = ctx
-        .mailer
-        .send_notice(
-            &user.email,
-            &user.name,
-            "Your email address was changed",
-            &notice,
-        )
-        .await
-    {
-        tracing::warn!(user_id = %user.id, error = %e, "the notice to the old address could not be sent");
-    }
+    // To the old address: `user` was read before the change.
+    outbox::notice(
+        ctx,
+        &ctx.db,
+        &user,
+        "Your email address was changed",
+        &notice,
+        now,
+    )
+    .await?;
     user::Entity::find_by_id(user.id)
         .one(&ctx.db)
         .await?
@@ -196,23 +304,36 @@ pub async fn change_password(
         now,
     )
     .await?;
+    let actor = Actor::User(user.id.clone());
+    cancel_pending_change(
+        &ctx.db,
+        &actor,
+        &user.id,
+        "password_changed",
+        Some(client),
+        now,
+    )
+    .await?;
     let token = super::step_up::rotate_or_fail(ctx, auth, now).await?;
     audit::record(
         &ctx.db,
         now,
-        &Actor::User(user.id.clone()),
+        &actor,
         "password_changed",
         Some(&user.id),
         Some(client),
         json!({ "sessionsEnded": ended }),
     )
     .await?;
-    notify(
+    outbox::notice(
         ctx,
+        &ctx.db,
         user,
         "Your password was changed",
         "Your password was just changed and your other sessions were signed out. If this was not you, reset your password at once.",
-    );
+        now,
+    )
+    .await?;
     Ok(token)
 }
 
@@ -228,7 +349,37 @@ async fn set_password(
         .filter(user::Column::Id.eq(user_id))
         .exec(&ctx.db)
         .await?;
-    verification::discard(ctx, PASSWORD_RESET, user_id).await
+    verification::discard(&ctx.db, PASSWORD_RESET, user_id).await
+}
+
+/// `POST /me/sessions/revoke-others`: signs out everywhere else and, since that is what someone
+/// does who fears their account is in other hands, cancels a pending email change too.
+pub async fn sign_out_everywhere_else(
+    ctx: &AppContext,
+    auth: &Authenticated,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let actor = Actor::User(auth.user.id.clone());
+    let ended = sessions::revoke_others(
+        ctx,
+        &actor,
+        &auth.user.id,
+        &auth.session.id,
+        Some(client),
+        now,
+    )
+    .await?;
+    cancel_pending_change(
+        &ctx.db,
+        &actor,
+        &auth.user.id,
+        "signed_out_everywhere_else",
+        Some(client),
+        now,
+    )
+    .await?;
+    Ok(ended)
 }
 
 /// `POST /password-reset`: mails a reset link when the address has an account with a password.
@@ -272,9 +423,10 @@ pub async fn request_reset(
         return Ok(());
     }
     // Only the newest link works.
-    verification::discard(ctx, PASSWORD_RESET, &user.id).await?;
+    let txn = ctx.db.begin().await?;
+    verification::discard(&txn, PASSWORD_RESET, &user.id).await?;
     let token = verification::store(
-        ctx,
+        &txn,
         PASSWORD_RESET,
         &user.id,
         &user.email,
@@ -284,7 +436,7 @@ pub async fn request_reset(
     .await?;
     let link = format!("{}/reset-password?token={token}", ctx.config.public_base());
     audit::record(
-        &ctx.db,
+        &txn,
         now,
         &Actor::Anonymous,
         "password_reset_requested",
@@ -293,19 +445,21 @@ pub async fn request_reset(
         json!({}),
     )
     .await?;
-    let minutes = ctx.config.password_reset.token_ttl.as_secs() / 60;
+    let ttl = crate::mail::human(ctx.config.password_reset.token_ttl);
     let paragraph = format!(
-        "Someone asked to reset your password. Open this link to choose a new one; it works once and expires in {minutes} minutes. If this was not you, ignore this mail."
+        "Someone asked to reset your password. Open this link to choose a new one; it works once and expires in {ttl}. If this was not you, ignore this mail."
     );
-    ctx.mailer
-        .send_link(
-            &user.email,
-            &user.name,
-            "Reset your password",
-            &paragraph,
-            &link,
-        )
-        .await
+    let mail = Mail::link(
+        "password_reset",
+        &user.email,
+        &user.name,
+        "Reset your password",
+        &paragraph,
+        &link,
+    );
+    outbox::queue(ctx, &txn, Some(&user.id), &mail, now).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// `POST /password-reset/confirm`: sets the new password and ends every session. It does not
@@ -328,7 +482,18 @@ pub async fn confirm_reset(
         .await?
         .ok_or(Error::NotFound("user"))?;
     set_password(ctx, &user.id, hash, now).await?;
+    // Whoever had the account keeps nothing: no session, no API key, no pending address change.
     let ended = sessions::revoke_all_for_user(&ctx.db, &user.id).await?;
+    let keys = api_keys::revoke_all_for_user(&ctx.db, &user.id).await?;
+    cancel_pending_change(
+        &ctx.db,
+        &Actor::Anonymous,
+        &user.id,
+        "password_reset",
+        Some(client),
+        now,
+    )
+    .await?;
     throttle::clear_account(&ctx.db, &email).await?;
     audit::record(
         &ctx.db,
@@ -337,14 +502,22 @@ pub async fn confirm_reset(
         "password_reset",
         Some(&user.id),
         Some(client),
-        json!({ "sessionsEnded": ended }),
+        json!({ "sessionsEnded": ended, "apiKeysRevoked": keys }),
     )
     .await?;
-    notify(
+    let keys_text = if keys > 0 {
+        format!(" Your {keys} API key(s) were revoked too; create new ones where you need them.")
+    } else {
+        String::new()
+    };
+    outbox::notice(
         ctx,
+        &ctx.db,
         &user,
         "Your password was reset",
-        "Your password was just reset and every session was signed out. If this was not you, reset it again and contact support.",
-    );
+        &format!("Your password was just reset and every session was signed out.{keys_text} If this was not you, reset it again and contact support."),
+        now,
+    )
+    .await?;
     Ok(())
 }

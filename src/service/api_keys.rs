@@ -3,7 +3,9 @@
 //! changes, step-up or deletion.
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
 use serde::Serialize;
 use serde_json::json;
 
@@ -145,6 +147,15 @@ pub async fn revoke(
     )
     .await?;
     Ok(key.into())
+}
+
+/// Ends every key of a user (after a password reset); returns how many there were.
+pub async fn revoke_all_for_user(db: &impl ConnectionTrait, user_id: &str) -> Result<u64> {
+    Ok(api_key::Entity::delete_many()
+        .filter(api_key::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// The user a key acts for: one indexed read; `last_used_at` is written at most once a minute.

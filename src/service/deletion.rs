@@ -23,7 +23,7 @@ use crate::domain::Email;
 use crate::entity::{api_key, audit_log, deletion_event, login_throttle, user};
 use crate::error::{Error, Result};
 
-use super::{Actor, ClientInfo, audit, sessions};
+use super::{Actor, ClientInfo, audit, outbox, sessions};
 
 /// What happens to a table's rows about a deleted user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,6 +80,11 @@ pub const PLAN: &[Rule] = &[
     },
     Rule {
         table: "user_roles",
+        column: "user_id",
+        policy: Policy::Cascade,
+    },
+    Rule {
+        table: "mail_outbox",
         column: "user_id",
         policy: Policy::Cascade,
     },
@@ -169,24 +174,21 @@ pub async fn schedule(
         json!({ "scheduledFor": due, "credentialsEnded": ended }),
     )
     .await?;
-    txn.commit().await?;
     let days = days_remaining(due, now);
     let text = format!(
         "Your account is scheduled for deletion on {} ({days} days from now). Until then you can sign in and cancel: POST /me/delete/cancel. After that date it is deleted for good.",
         due.format("%Y-%m-%d %H:%M UTC")
     );
-    if let Err(e) = ctx
-        .mailer
-        .send_notice(
-            &user.email,
-            &user.name,
-            "Your account is scheduled for deletion",
-            &text,
-        )
-        .await
-    {
-        tracing::warn!(user_id = %user.id, error = %e, "the deletion notice could not be sent");
-    }
+    outbox::notice(
+        ctx,
+        &txn,
+        user,
+        "Your account is scheduled for deletion",
+        &text,
+        now,
+    )
+    .await?;
+    txn.commit().await?;
     Ok(DeletionStatus {
         scheduled: true,
         scheduled_for: Some(due),
@@ -244,17 +246,16 @@ pub async fn cancel(
     if let Some(user) = user::Entity::find_by_id(user_id.to_owned())
         .one(&ctx.db)
         .await?
-        && let Err(e) = ctx
-            .mailer
-            .send_notice(
-                &user.email,
-                &user.name,
-                "Your account will not be deleted",
-                "The deletion of your account was cancelled; everything stays as it was.",
-            )
-            .await
     {
-        tracing::warn!(user_id, error = %e, "the cancellation notice could not be sent");
+        outbox::notice(
+            ctx,
+            &ctx.db,
+            &user,
+            "Your account will not be deleted",
+            "The deletion of your account was cancelled; everything stays as it was.",
+            now,
+        )
+        .await?;
     }
     Ok(())
 }

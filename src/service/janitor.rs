@@ -1,4 +1,5 @@
-//! The janitor: removes ended sessions, spent verification tokens and stale throttle rows in
+//! The janitor: removes ended sessions, spent verification tokens, stale throttle rows and
+//! given-up mails in
 //! batches. `serve` runs it on `session.prune_cron`; `authctl sessions prune` runs it on demand.
 //! Running it on several replicas at once is harmless: it only deletes what is already dead.
 use chrono::{DateTime, Utc};
@@ -21,6 +22,8 @@ pub struct PruneReport {
     pub deletion_events: u64,
     /// Expired SAML requests and replay-cache entries.
     pub saml: u64,
+    /// Mails given up longer than `mail.failed_retention` ago (delivered ones leave at once).
+    pub mails: u64,
 }
 
 /// Deletes, `batch` rows at a time, everything that can no longer be used at `now`.
@@ -85,5 +88,6 @@ pub async fn prune(ctx: &AppContext, now: DateTime<Utc>, batch: u64) -> Result<P
         .rows_affected;
     report.deletion_events = super::deletion::prune_events(ctx, now).await?;
     report.saml = super::saml::prune(&ctx.db, now).await?;
+    report.mails = super::outbox::prune(ctx, now).await?;
     Ok(report)
 }

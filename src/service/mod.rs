@@ -9,6 +9,7 @@ pub mod devices;
 pub mod fingerprint;
 pub mod history;
 pub mod janitor;
+pub mod outbox;
 pub mod saml;
 pub mod sessions;
 pub mod step_up;

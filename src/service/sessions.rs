@@ -21,6 +21,7 @@ use crate::context::AppContext;
 use crate::domain::{self, Email};
 use crate::entity::{session, user};
 use crate::error::{Error, Result};
+use crate::mail::Mail;
 use crate::password::Verified;
 use crate::tokens;
 
@@ -90,6 +91,18 @@ pub async fn create(
     create_in_state(db, config, user_id, method, client, now, false).await
 }
 
+/// Creates a login that waits for its second factor (`two_factor::complete_login` finishes it).
+pub async fn create_pending(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    user_id: &str,
+    method: AuthMethod,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<NewSession> {
+    create_in_state(db, config, user_id, method, client, now, true).await
+}
+
 async fn create_in_state(
     db: &impl ConnectionTrait,
     config: &Config,
@@ -127,17 +140,41 @@ async fn create_in_state(
     let session = session::Entity::insert(model)
         .exec_with_returning(db)
         .await?;
+    enforce_cap(db, config, user_id, pending, client, now).await?;
+    Ok(NewSession {
+        token: SecretString::from(token),
+        session,
+    })
+}
+
+/// Evicts a user's oldest sessions beyond the cap. Real sessions and logins still waiting for
+/// their second factor are capped apart: a pending login never counts toward
+/// `session.max_per_user` nor evicts a real session (`two_factor.max_pending_logins` caps them).
+pub(crate) async fn enforce_cap(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    user_id: &str,
+    pending: bool,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (state, cap) = if pending {
+        (PENDING_2FA, config.two_factor.max_pending_logins)
+    } else {
+        (ACTIVE, config.session.max_per_user)
+    };
     let evicted: Vec<String> = session::Entity::find()
         .select_only()
         .column(session::Column::Id)
         .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::State.eq(state))
         .order_by_desc(session::Column::CreatedAt)
         .order_by_desc(session::Column::Id)
         .into_tuple::<String>()
         .all(db)
         .await?
         .into_iter()
-        .skip(config.session.max_per_user as usize)
+        .skip(cap as usize)
         .collect();
     if !evicted.is_empty() {
         session::Entity::delete_many()
@@ -151,14 +188,11 @@ async fn create_in_state(
             "sessions_evicted",
             Some(user_id),
             Some(client),
-            json!({ "sessionIds": evicted, "limit": config.session.max_per_user }),
+            json!({ "sessionIds": evicted, "limit": cap, "state": state }),
         )
         .await?;
     }
-    Ok(NewSession {
-        token: SecretString::from(token),
-        session,
-    })
+    Ok(())
 }
 
 /// Signs in with e-mail and password.
@@ -182,14 +216,14 @@ pub async fn login(
 ) -> Result<LoginOutcome> {
     domain::check_length(password.expose_secret(), &ctx.config.password)?;
     let email = Email::parse(raw_email).ok();
-    let buckets = throttle::buckets(&ctx.config.throttle, email.as_ref(), client.ip);
-    throttle::check(&ctx.db, &buckets, now).await?;
-
     // A domain that signs in through SSO has no password logins at all: the IdP decides who
     // may enter. The answer says no more than `GET /sso/lookup` does.
     if let Some(email) = &email {
         super::saml::refuse_password_for(&ctx.db, email).await?;
     }
+    // The attempt is counted before the hash, so a burst cannot outrun the throttle.
+    let buckets = throttle::buckets(&ctx.config.throttle, email.as_ref(), client.ip);
+    let reservation = throttle::reserve(&ctx.db, &ctx.config.throttle, buckets, now).await?;
     let found = match &email {
         Some(email) => super::users::find_by_email(&ctx.db, email).await?,
         None => None,
@@ -201,7 +235,7 @@ pub async fn login(
     let user = match found {
         Some(user) if verdict != Verified::No => user,
         other => {
-            throttle::record_failure(&ctx.db, &ctx.config.throttle, &buckets, now).await?;
+            reservation.failed();
             let reason = if other.is_some() {
                 "wrong_password"
             } else {
@@ -232,9 +266,8 @@ pub async fn login(
             return Err(Error::InvalidCredentials);
         }
     };
-    if let Some(email) = &email {
-        throttle::clear_account(&ctx.db, email).await?;
-    }
+    let account = email.as_ref().map(throttle::account_key);
+    reservation.succeeded(&ctx.db, account.as_deref()).await?;
     if user.disabled_at.is_some() {
         let reason = "account_disabled";
         history::record(
@@ -368,16 +401,8 @@ pub(crate) async fn record_login(
             json!({ "sessionId": session.id, "device": session.device_name }),
         )
         .await?;
-        let (ctx, user, session) = (ctx.clone(), user.clone(), session.clone());
-        tokio::spawn(async move {
-            if let Err(e) = ctx
-                .mailer
-                .send_new_sign_in(&user.email, &user.name, &session, &ctx.config.public_base())
-                .await
-            {
-                tracing::warn!(user_id = %user.id, error = %e, "the new sign-in mail could not be sent");
-            }
-        });
+        let mail = Mail::new_sign_in(&user.email, &user.name, session, &ctx.config.public_base());
+        super::outbox::queue(ctx, &ctx.db, Some(&user.id), &mail, now).await?;
     }
     Ok(())
 }
@@ -552,16 +577,8 @@ async fn check_fingerprint(
             json!({ "sessionId": session.id, "device": session.device_name }),
         )
         .await?;
-        let (ctx, user, snapshot) = (ctx.clone(), user.clone(), session.clone());
-        tokio::spawn(async move {
-            if let Err(e) = ctx
-                .mailer
-                .send_fingerprint_alert(&user.email, &user.name, &snapshot, revoke)
-                .await
-            {
-                tracing::warn!(user_id = %user.id, error = %e, "the fingerprint alert could not be sent");
-            }
-        });
+        let mail = Mail::fingerprint_alert(&user.email, &user.name, session, revoke);
+        super::outbox::queue(ctx, &ctx.db, Some(&user.id), &mail, now).await?;
     }
     if revoke {
         Err(Error::Unauthenticated)

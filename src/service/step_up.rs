@@ -46,10 +46,8 @@ pub async fn confirm(
     now: DateTime<Utc>,
 ) -> Result<(SecretString, DateTime<Utc>)> {
     let user = &auth.user;
-    let email = Email::parse(&user.email).ok();
-    let buckets = throttle::buckets(&ctx.config.throttle, email.as_ref(), client.ip);
-    throttle::check(&ctx.db, &buckets, now).await?;
-    let (ok, factor) = match proof {
+    // Refusals that check nothing come first: they are not attempts.
+    match &proof {
         Proof::Password(_) if user.totp_enabled_at.is_some() => {
             return Err(Error::forbidden(
                 "second_factor_required",
@@ -67,32 +65,37 @@ pub async fn confirm(
                 "this account signs in through single sign-on: confirm at your identity provider through GET /sso/login?stepUp=true",
             ));
         }
+        Proof::Password(password) => crate::domain::check_length(
+            secrecy::ExposeSecret::expose_secret(password),
+            &ctx.config.password,
+        )?,
+        Proof::Code(_) if user.totp_enabled_at.is_none() => {
+            return Err(Error::invalid(
+                "two_factor_not_enabled",
+                "this account has no authenticator app; confirm with {\"password\"}",
+            ));
+        }
+        Proof::Code(_) => {}
+    }
+    let email = Email::parse(&user.email).ok();
+    // The attempt is counted before the check, so a burst cannot outrun the throttle.
+    let buckets = throttle::buckets(&ctx.config.throttle, email.as_ref(), client.ip);
+    let reservation = throttle::reserve(&ctx.db, &ctx.config.throttle, buckets, now).await?;
+    let (ok, factor) = match proof {
         Proof::Password(password) => {
-            crate::domain::check_length(
-                secrecy::ExposeSecret::expose_secret(&password),
-                &ctx.config.password,
-            )?;
             let verdict = ctx
                 .hasher
                 .verify(user.password_hash.as_deref(), &password)
                 .await?;
             (verdict != Verified::No, "password")
         }
-        Proof::Code(code) => {
-            if user.totp_enabled_at.is_none() {
-                return Err(Error::invalid(
-                    "two_factor_not_enabled",
-                    "this account has no authenticator app; confirm with {\"password\"}",
-                ));
-            }
-            (
-                two_factor::verify_totp(ctx, user, &code, now).await?,
-                "totp",
-            )
-        }
+        Proof::Code(code) => (
+            two_factor::verify_totp(ctx, user, &code, now).await?,
+            "totp",
+        ),
     };
     if !ok {
-        throttle::record_failure(&ctx.db, &ctx.config.throttle, &buckets, now).await?;
+        reservation.failed();
         audit::record(
             &ctx.db,
             now,
@@ -109,9 +112,8 @@ pub async fn confirm(
             Error::InvalidCredentials
         });
     }
-    if let Some(email) = &email {
-        throttle::clear_account(&ctx.db, email).await?;
-    }
+    let account = email.as_ref().map(throttle::account_key);
+    reservation.succeeded(&ctx.db, account.as_deref()).await?;
     open_window(ctx, auth, factor, client, now).await
 }
 

@@ -1,30 +1,50 @@
-//! Login throttling per account and per client IP, kept in the database so that it holds across
-//! replicas. It delays, it never locks anyone out for good: after the free failures every further
-//! one doubles the wait (from `throttle.base_delay` up to `throttle.max_delay`), and a success
-//! clears the account's count.
+//! Throttling per account, per client IP and per purpose, kept in the database so that it holds
+//! across replicas and under parallel requests.
+//!
+//! An attempt is *reserved before the work* (the argon2 hash, the TOTP check): one atomic
+//! statement counts it and, when the count passes the bucket's allowance, starts the waiting
+//! period in the same statement. A bucket in its waiting period takes no reservation, so of a
+//! burst of parallel requests only the allowance (plus the one that starts the wait) is ever
+//! evaluated. A success gives the reservation back ([`Reservation::succeeded`]); a failure keeps
+//! it, so it counts as the failure.
+//!
+//! It delays, it never locks anyone out for good: every attempt past the allowance doubles the
+//! wait (from `throttle.base_delay` up to `throttle.max_delay`), and counts older than
+//! `throttle.reset_after` are forgotten.
 use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
+use crate::clock::span;
 use crate::config::ThrottleConfig;
 use crate::domain::Email;
-use crate::entity::login_throttle;
+use crate::entity::login_throttle::{self, Column};
 use crate::error::{Error, Result};
 
-/// A throttle bucket and the number of failures it allows before delaying.
+/// A throttle bucket and the number of attempts it allows before delaying.
 #[derive(Debug, Clone)]
 pub struct Bucket {
     key: String,
     free: u32,
+    /// A success gives the attempt back (failure counters); hourly limits keep every attempt.
+    refundable: bool,
 }
 
 impl Bucket {
-    /// A bucket of its own, e.g. second-factor failures of one account.
+    /// A failure-counting bucket of its own, e.g. second-factor failures of one account.
     pub fn new(key: String, free: u32) -> Self {
-        Self { key, free }
+        Self {
+            key,
+            free,
+            refundable: true,
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
     }
 }
 
@@ -33,123 +53,198 @@ pub fn account_key(email: &Email) -> String {
     format!("account:{}", crate::tokens::hash(email.as_str()))
 }
 
-/// The bucket of a client IP for one purpose (`ip`, `reset-ip`, ...).
+/// The bucket of a client IP for one purpose (`ip`, `reset-ip`, ...). An IPv6 client is keyed on
+/// its /64: one allocation is one client, however many addresses it rotates through.
 pub fn ip_key(purpose: &str, ip: IpAddr) -> String {
-    format!("{purpose}:{}", crate::tokens::hash(&ip.to_string()))
+    format!("{purpose}:{}", crate::tokens::hash(&client_prefix(ip)))
 }
 
-/// The buckets a login attempt counts against.
+/// The part of an address that names one client: the whole IPv4 address, an IPv6 /64.
+pub fn client_prefix(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{net}/64")
+        }
+    }
+}
+
+/// The buckets a login attempt (or a re-authentication) counts against.
 pub fn buckets(config: &ThrottleConfig, email: Option<&Email>, ip: Option<IpAddr>) -> Vec<Bucket> {
     let mut out = Vec::with_capacity(2);
     if let Some(email) = email {
-        out.push(Bucket {
-            key: account_key(email),
-            free: config.account_free_failures,
-        });
+        out.push(Bucket::new(
+            account_key(email),
+            config.account_free_failures,
+        ));
     }
     if let Some(ip) = ip {
-        out.push(Bucket {
-            key: ip_key("ip", ip),
-            free: config.ip_free_failures,
-        });
+        out.push(Bucket::new(ip_key("ip", ip), config.ip_free_failures));
     }
     out
 }
 
-/// Refuses the attempt with `Throttled` while any of the buckets is in its waiting period.
-pub async fn check(
-    db: &impl ConnectionTrait,
-    buckets: &[Bucket],
-    now: DateTime<Utc>,
-) -> Result<()> {
-    if buckets.is_empty() {
-        return Ok(());
-    }
-    let rows = login_throttle::Entity::find()
-        .filter(login_throttle::Column::Key.is_in(buckets.iter().map(|b| b.key.clone())))
-        .filter(login_throttle::Column::BlockedUntil.gt(now))
-        .all(db)
-        .await?;
-    let wait = rows
-        .iter()
-        .filter_map(|r| r.blocked_until)
-        .map(|until| (until - now).to_std().unwrap_or_default())
-        .max();
-    match wait {
-        Some(wait) => Err(Error::Throttled {
-            retry_after: round_up(wait),
-        }),
-        None => Ok(()),
-    }
+/// Attempts held in their buckets until the outcome is known.
+#[must_use = "a reservation is kept as a failure unless `succeeded` gives it back"]
+#[derive(Debug)]
+pub struct Reservation {
+    buckets: Vec<Bucket>,
 }
 
-/// Counts a failure against every bucket and starts a waiting period for those past their allowance.
-pub async fn record_failure(
+impl Reservation {
+    /// The attempt succeeded: failure-counting buckets give it back. The bucket whose key is
+    /// `clear` (the account after a correct password) is emptied instead.
+    pub async fn succeeded(self, db: &impl ConnectionTrait, clear: Option<&str>) -> Result<()> {
+        for bucket in self.buckets.iter().filter(|b| b.refundable) {
+            if clear == Some(bucket.key.as_str()) {
+                clear_key(db, &bucket.key).await?;
+            } else {
+                refund(db, bucket).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The attempt failed: it stays counted. (Dropping the reservation does the same; this
+    /// says so where it matters.)
+    pub fn failed(self) {}
+}
+
+/// Reserves one attempt in every bucket, or refuses with `Throttled` when any of them is in its
+/// waiting period (giving back what it had already reserved in the others).
+pub async fn reserve(
     db: &impl ConnectionTrait,
     config: &ThrottleConfig,
-    buckets: &[Bucket],
+    buckets: Vec<Bucket>,
+    now: DateTime<Utc>,
+) -> Result<Reservation> {
+    let mut held: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for bucket in buckets {
+        if let Err(e) = reserve_one(db, config, &bucket, now).await {
+            for done in &held {
+                refund(db, done).await?;
+            }
+            return Err(e);
+        }
+        held.push(bucket);
+    }
+    Ok(Reservation { buckets: held })
+}
+
+/// The end of the wait that the `count`-th attempt in `bucket` starts, if it starts one.
+fn wait_after(
+    config: &ThrottleConfig,
+    bucket: &Bucket,
+    count: u32,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let over = count.checked_sub(bucket.free).filter(|o| *o > 0)?;
+    Some(now + span(delay(config, over)))
+}
+
+/// `CASE` over the new count (`count` is an SQL expression): the wait it starts, or NULL.
+fn wait_expr(config: &ThrottleConfig, bucket: &Bucket, count: Expr, now: DateTime<Utc>) -> Expr {
+    let none: Option<DateTime<Utc>> = None;
+    let free = i64::from(bucket.free);
+    let mut case = Expr::case(count.clone().lte(free), Expr::value(none));
+    // One branch per doubling until the cap; the cap is the ELSE.
+    let mut over: u32 = 1;
+    while delay(config, over) < config.max_delay && over <= 31 {
+        case = case.case(
+            count.clone().eq(free + i64::from(over)),
+            Expr::value(now + span(delay(config, over))),
+        );
+        over += 1;
+    }
+    case.finally(Expr::value(now + span(config.max_delay)))
+        .into()
+}
+
+async fn reserve_one(
+    db: &impl ConnectionTrait,
+    config: &ThrottleConfig,
+    bucket: &Bucket,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    if buckets.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<String> = buckets.iter().map(|b| b.key.clone()).collect();
-    // Failures older than `reset_after` are forgotten before counting this one.
-    let cutoff = now - crate::clock::span(config.reset_after);
-    login_throttle::Entity::delete_many()
-        .filter(login_throttle::Column::Key.is_in(keys.clone()))
-        .filter(login_throttle::Column::LastFailureAt.lt(cutoff))
-        .exec(db)
-        .await?;
-    for bucket in buckets {
-        // One atomic statement, so concurrent failures on several replicas all count.
-        login_throttle::Entity::insert(login_throttle::ActiveModel {
+    let cutoff = now - span(config.reset_after);
+    for _ in 0..3 {
+        // A bucket nobody has touched: the insert is the reservation.
+        let inserted = login_throttle::Entity::insert(login_throttle::ActiveModel {
             key: Set(bucket.key.clone()),
             failures: Set(1),
             last_failure_at: Set(now),
-            blocked_until: Set(None),
+            blocked_until: Set(wait_after(config, bucket, 1, now)),
         })
-        .on_conflict(
-            OnConflict::column(login_throttle::Column::Key)
-                .value(
-                    login_throttle::Column::Failures,
-                    sea_orm::sea_query::ExprTrait::add(
-                        Expr::col((login_throttle::Entity, login_throttle::Column::Failures)),
-                        1,
-                    ),
-                )
-                .value(login_throttle::Column::LastFailureAt, Expr::value(now))
-                .to_owned(),
-        )
-        .exec(db)
+        .on_conflict_do_nothing()
+        .exec_without_returning(db)
         .await?;
-    }
-    let rows = login_throttle::Entity::find()
-        .filter(login_throttle::Column::Key.is_in(keys))
-        .all(db)
-        .await?;
-    for row in rows {
-        let Some(bucket) = buckets.iter().find(|b| b.key == row.key) else {
-            continue;
-        };
-        let over = u32::try_from(row.failures)
-            .unwrap_or(0)
-            .saturating_sub(bucket.free);
-        if over == 0 {
-            continue;
+        if matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+            return Ok(());
         }
-        let until = now + crate::clock::span(delay(config, over));
-        login_throttle::Entity::update_many()
-            .col_expr(login_throttle::Column::BlockedUntil, Expr::value(until))
-            .filter(login_throttle::Column::Key.eq(row.key))
+        // Otherwise count this attempt in one statement, unless the bucket is waiting. The
+        // database serialises concurrent updates of one row, so every attempt gets its own count.
+        let stale = Expr::col(Column::LastFailureAt).lt(cutoff);
+        let count: Expr = Expr::case(stale, 1)
+            .finally(Expr::col(Column::Failures).add(1))
+            .into();
+        let updated = login_throttle::Entity::update_many()
+            .col_expr(Column::Failures, count.clone())
+            .col_expr(Column::LastFailureAt, Expr::value(now))
+            .col_expr(Column::BlockedUntil, wait_expr(config, bucket, count, now))
+            .filter(Column::Key.eq(bucket.key.as_str()))
+            .filter(
+                Column::BlockedUntil
+                    .is_null()
+                    .or(Column::BlockedUntil.lte(now)),
+            )
             .exec(db)
             .await?;
+        if updated.rows_affected > 0 {
+            return Ok(());
+        }
+        // Waiting: say for how long. (A row pruned in between is simply tried again.)
+        let row = login_throttle::Entity::find_by_id(bucket.key.clone())
+            .one(db)
+            .await?;
+        if let Some(until) = row.and_then(|r| r.blocked_until).filter(|u| *u > now) {
+            return Err(Error::Throttled {
+                retry_after: round_up((until - now).to_std().unwrap_or_default()),
+            });
+        }
     }
+    Err(Error::Throttled {
+        retry_after: Duration::from_secs(1),
+    })
+}
+
+/// Gives one reserved attempt back. When the count falls back within the allowance, the wait
+/// that attempt may have started goes too.
+async fn refund(db: &impl ConnectionTrait, bucket: &Bucket) -> Result<()> {
+    if !bucket.refundable {
+        return Ok(());
+    }
+    let none: Option<DateTime<Utc>> = None;
+    let back = Expr::col(Column::Failures).sub(1);
+    login_throttle::Entity::update_many()
+        .col_expr(Column::Failures, back.clone())
+        .col_expr(
+            Column::BlockedUntil,
+            Expr::case(back.lte(i64::from(bucket.free)), Expr::value(none))
+                .finally(Expr::col(Column::BlockedUntil))
+                .into(),
+        )
+        .filter(Column::Key.eq(bucket.key.as_str()))
+        .filter(Column::Failures.gt(0))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
-/// A plain hourly limit per client IP (`purpose` names the bucket): the request that reaches
-/// `limit` starts a one-hour wait, so the next one is `Throttled`. `limit = 0` disables it.
+/// A plain hourly limit per client IP (`purpose` names the bucket): up to `limit` requests an
+/// hour are let through, and the one that reaches `limit` starts a one-hour wait. Every request
+/// counts, whatever its outcome. `limit = 0` disables it.
 pub async fn per_ip_per_hour(
     db: &impl ConnectionTrait,
     purpose: &str,
@@ -167,9 +262,13 @@ pub async fn per_ip_per_hour(
         reset_after: hour,
         ..ThrottleConfig::default()
     };
-    let bucket = [Bucket::new(ip_key(purpose, ip), limit - 1)];
-    check(db, &bucket, now).await?;
-    record_failure(db, &hourly, &bucket, now).await
+    let bucket = Bucket {
+        key: ip_key(purpose, ip),
+        free: limit - 1,
+        refundable: false,
+    };
+    reserve(db, &hourly, vec![bucket], now).await?.failed();
+    Ok(())
 }
 
 /// Clears one bucket (e.g. second-factor failures after a correct code).
@@ -180,17 +279,14 @@ pub async fn clear_key(db: &impl ConnectionTrait, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Clears an account's failures after a successful login.
+/// Clears an account's failures (after a password reset).
 pub async fn clear_account(db: &impl ConnectionTrait, email: &Email) -> Result<()> {
-    login_throttle::Entity::delete_by_id(account_key(email))
-        .exec(db)
-        .await?;
-    Ok(())
+    clear_key(db, &account_key(email)).await
 }
 
-/// The wait after the `over`-th failure beyond the allowance: base × 2^(over−1), capped.
+/// The wait after the `over`-th attempt beyond the allowance: base × 2^(over−1), capped.
 pub fn delay(config: &ThrottleConfig, over: u32) -> Duration {
-    let factor = 2u32.saturating_pow(over.saturating_sub(1).min(30));
+    let factor = 2u32.saturating_pow(Ord::min(over.saturating_sub(1), 30));
     config
         .base_delay
         .saturating_mul(factor)
@@ -199,7 +295,7 @@ pub fn delay(config: &ThrottleConfig, over: u32) -> Duration {
 
 fn round_up(d: Duration) -> Duration {
     let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    Duration::from_secs(secs.max(1))
+    Duration::from_secs(Ord::max(secs, 1))
 }
 
 #[cfg(test)]
@@ -213,5 +309,21 @@ mod tests {
         assert_eq!(delay(&config, 2), Duration::from_secs(2));
         assert_eq!(delay(&config, 5), Duration::from_secs(16));
         assert_eq!(delay(&config, 40), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_on_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(ip_key("ip", a), ip_key("ip", b));
+        assert_ne!(ip_key("ip", a), ip_key("ip", other));
+        let v4: IpAddr = "192.0.2.7".parse().expect("ip");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(ip_key("ip", v4), ip_key("ip", mapped));
+        assert_ne!(
+            ip_key("ip", v4),
+            ip_key("ip", "192.0.2.8".parse().expect("ip"))
+        );
     }
 }

@@ -21,7 +21,7 @@ use crate::password::Verified;
 
 use super::sessions::{self, Authenticated};
 use super::throttle::{self, Bucket};
-use super::{Actor, ClientInfo, audit, history};
+use super::{Actor, ClientInfo, audit, history, outbox};
 
 /// How many recovery codes a user gets.
 pub const RECOVERY_CODES: usize = 10;
@@ -142,12 +142,15 @@ pub async fn enable(
         json!({ "factor": "totp" }),
     )
     .await?;
-    notify(
+    outbox::notice(
         ctx,
+        &ctx.db,
         user,
         "Two-factor authentication is on",
         "Two-factor authentication was turned on for your account. Keep your recovery codes somewhere safe.",
-    );
+        now,
+    )
+    .await?;
     Ok(codes)
 }
 
@@ -197,12 +200,15 @@ pub async fn disable(
         json!({}),
     )
     .await?;
-    notify(
+    outbox::notice(
         ctx,
+        &ctx.db,
         user,
         "Two-factor authentication is off",
         "Two-factor authentication was turned off for your account. If this was not you, reset your password at once.",
-    );
+        now,
+    )
+    .await?;
     Ok(())
 }
 
@@ -231,12 +237,15 @@ pub async fn regenerate_recovery_codes(
         json!({}),
     )
     .await?;
-    notify(
+    outbox::notice(
         ctx,
+        &ctx.db,
         user,
         "New recovery codes",
         "New recovery codes were made for your account; the old ones no longer work.",
-    );
+        now,
+    )
+    .await?;
     Ok(codes)
 }
 
@@ -379,11 +388,10 @@ pub async fn complete_login(
             "this session is already signed in",
         ));
     }
-    let bucket = [Bucket::new(
-        format!("2fa:{}", user.id),
-        ctx.config.throttle.account_free_failures,
-    )];
-    throttle::check(&ctx.db, &bucket, now).await?;
+    let key = format!("2fa:{}", user.id);
+    let bucket = Bucket::new(key.clone(), ctx.config.throttle.account_free_failures);
+    // Counted before the code is checked, so parallel guesses cannot outrun the limit.
+    let reservation = throttle::reserve(&ctx.db, &ctx.config.throttle, vec![bucket], now).await?;
     let (ok, kind) = match &factor {
         SecondFactor::Code(code) => (verify_totp(ctx, user, code, now).await?, "totp"),
         SecondFactor::RecoveryCode(code) => (
@@ -392,7 +400,7 @@ pub async fn complete_login(
         ),
     };
     if !ok {
-        throttle::record_failure(&ctx.db, &ctx.config.throttle, &bucket, now).await?;
+        reservation.failed();
         let attempt = history::Attempt {
             user_id: &user.id,
             kind: history::Kind::Login,
@@ -413,7 +421,7 @@ pub async fn complete_login(
         .await?;
         return Err(Error::InvalidCode);
     }
-    throttle::clear_key(&ctx.db, &format!("2fa:{}", user.id)).await?;
+    reservation.succeeded(&ctx.db, Some(&key)).await?;
     let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
     let upgraded = session::Entity::update_many()
         .col_expr(session::Column::State, Expr::value(sessions::ACTIVE))
@@ -432,6 +440,8 @@ pub async fn complete_login(
             "this session is already signed in",
         ));
     }
+    // Now a real session: it counts toward `session.max_per_user`.
+    sessions::enforce_cap(&ctx.db, &ctx.config, &user.id, false, client, now).await?;
     let mut session = auth.session.clone();
     session.state = sessions::ACTIVE.to_owned();
     let token = super::step_up::rotate_or_fail(ctx, auth, now).await?;
@@ -446,31 +456,15 @@ pub async fn complete_login(
     )
     .await?;
     if kind == "recovery_code" {
-        notify(
+        outbox::notice(
             ctx,
+            &ctx.db,
             user,
             "A recovery code was used",
             "One of your recovery codes was just used to sign in. If this was not you, change your password and make new recovery codes.",
-        );
+            now,
+        )
+        .await?;
     }
     Ok(token)
-}
-
-/// Mails a short security notice in the background.
-pub(crate) fn notify(
-    ctx: &AppContext,
-    user: &user::Model,
-    subject: &'static str,
-    text: &'static str,
-) {
-    let (ctx, user) = (ctx.clone(), user.clone());
-    tokio::spawn(async move {
-        if let Err(e) = ctx
-            .mailer
-            .send_notice(&user.email, &user.name, subject, text)
-            .await
-        {
-            tracing::warn!(user_id = %user.id, error = %e, "a security notice could not be sent");
-        }
-    });
 }

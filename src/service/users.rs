@@ -67,13 +67,17 @@ pub struct NewUser {
     pub verified: bool,
 }
 
-/// Validates, hashes and inserts; a taken address (in any case) is a `Conflict`.
-pub(crate) async fn insert(
-    ctx: &AppContext,
-    db: &impl ConnectionTrait,
-    new: NewUser,
-    now: DateTime<Utc>,
-) -> Result<user::Model> {
+/// A new account that passed validation, its password already hashed.
+pub(crate) struct Prepared {
+    email: Email,
+    name: Name,
+    password_hash: Option<String>,
+    verified: bool,
+}
+
+/// Validates and hashes. This is the slow part (argon2), so it runs before any transaction:
+/// no request holds the database while it hashes.
+pub(crate) async fn prepare(ctx: &AppContext, new: NewUser) -> Result<Prepared> {
     let email = Email::parse(&new.email)?;
     let name = Name::parse(&new.name)?;
     let password_hash = match &new.password {
@@ -83,12 +87,32 @@ pub(crate) async fn insert(
         }
         None => None,
     };
+    Ok(Prepared {
+        email,
+        name,
+        password_hash,
+        verified: new.verified,
+    })
+}
+
+/// Inserts a prepared account; a taken address (in any case) is a `Conflict`.
+pub(crate) async fn insert(
+    db: &impl ConnectionTrait,
+    new: Prepared,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let Prepared {
+        email,
+        name,
+        password_hash,
+        verified,
+    } = new;
     let model = user::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         email: Set(email.as_str().to_owned()),
         name: Set(name.into_inner()),
         password_hash: Set(password_hash),
-        email_verified_at: Set(new.verified.then_some(now)),
+        email_verified_at: Set(verified.then_some(now)),
         verification_sent_at: Set(None),
         disabled_at: Set(None),
         totp_secret: Set(None),
@@ -130,17 +154,16 @@ pub async fn signup(
     if let Ok(email) = Email::parse(&new.email) {
         super::saml::refuse_password_for(&ctx.db, &email).await?;
     }
-    let txn = ctx.db.begin().await?;
-    let user = insert(
+    let prepared = prepare(
         ctx,
-        &txn,
         NewUser {
             verified: false,
             ..new
         },
-        now,
     )
     .await?;
+    let txn = ctx.db.begin().await?;
+    let user = insert(&txn, prepared, now).await?;
     audit::record(
         &txn,
         now,
@@ -168,11 +191,8 @@ pub async fn signup(
         reason: None,
     };
     history::record(&txn, attempt, client, now).await?;
+    verification::issue(ctx, &txn, &user, now).await?;
     txn.commit().await?;
-    // The account exists either way: a mail failure is logged and the user can ask for a resend.
-    if let Err(e) = verification::issue(ctx, &user, now).await {
-        tracing::warn!(user_id = %user.id, error = %e, "the verification mail could not be sent");
-    }
     Ok((user, session))
 }
 
@@ -184,8 +204,9 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<user::Model> {
     let verified = new.verified;
+    let prepared = prepare(ctx, new).await?;
     let txn = ctx.db.begin().await?;
-    let user = insert(ctx, &txn, new, now).await?;
+    let user = insert(&txn, prepared, now).await?;
     audit::record(
         &txn,
         now,

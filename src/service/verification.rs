@@ -1,7 +1,9 @@
 //! E-mail verification: a single-use, hashed, expiring token mailed as a link.
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
 use serde_json::json;
 
 use crate::clock::span;
@@ -9,16 +11,23 @@ use crate::context::AppContext;
 use crate::domain::Email;
 use crate::entity::{user, verification_token};
 use crate::error::{Error, Result};
+use crate::mail::Mail;
 use crate::tokens;
 
-use super::{Actor, ClientInfo, audit, users};
+use super::{Actor, ClientInfo, audit, outbox, users};
 
 pub const PURPOSE: &str = "verify_email";
 
-/// Stores a new token for the user's current address and mails the link.
-pub async fn issue(ctx: &AppContext, user: &user::Model, now: DateTime<Utc>) -> Result<()> {
+/// Stores a new token for the user's current address and queues the mail with the link, on `db`
+/// (the caller's transaction, so the token and its mail exist together or not at all).
+pub async fn issue(
+    ctx: &AppContext,
+    db: &impl ConnectionTrait,
+    user: &user::Model,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let token = store(
-        ctx,
+        db,
         PURPOSE,
         &user.id,
         &user.email,
@@ -29,12 +38,16 @@ pub async fn issue(ctx: &AppContext, user: &user::Model, now: DateTime<Utc>) -> 
     user::Entity::update_many()
         .col_expr(user::Column::VerificationSentAt, Expr::value(now))
         .filter(user::Column::Id.eq(user.id.as_str()))
-        .exec(&ctx.db)
+        .exec(db)
         .await?;
     let link = format!("{}/verify-email?token={token}", ctx.config.public_base());
-    ctx.mailer
-        .send_verification(&user.email, &user.name, &link)
-        .await
+    let mail = Mail::verification(
+        &user.email,
+        &user.name,
+        &link,
+        ctx.config.verification.token_ttl,
+    );
+    outbox::queue(ctx, db, Some(&user.id), &mail, now).await
 }
 
 /// Looks a mailed token up without using it: `Gone` (410) when it is unknown, used or expired.
@@ -94,7 +107,7 @@ pub async fn consume(
 
 /// Stores a new single-use token for `user_id` and returns it (to be mailed, never logged).
 pub async fn store(
-    ctx: &AppContext,
+    db: &impl ConnectionTrait,
     purpose: &str,
     user_id: &str,
     email: &str,
@@ -111,17 +124,17 @@ pub async fn store(
         expires_at: Set(now + span(ttl)),
         used_at: Set(None),
     })
-    .exec(&ctx.db)
+    .exec(db)
     .await?;
     Ok(token)
 }
 
 /// Deletes every unused token of one purpose for a user (only the newest link may work).
-pub async fn discard(ctx: &AppContext, purpose: &str, user_id: &str) -> Result<()> {
+pub async fn discard(db: &impl ConnectionTrait, purpose: &str, user_id: &str) -> Result<()> {
     verification_token::Entity::delete_many()
         .filter(verification_token::Column::UserId.eq(user_id))
         .filter(verification_token::Column::Purpose.eq(purpose))
-        .exec(&ctx.db)
+        .exec(db)
         .await?;
     Ok(())
 }
@@ -190,6 +203,7 @@ pub async fn resend(
         return Ok(Resent::AlreadyVerified);
     }
     let cutoff = now - span(ctx.config.verification.resend_interval);
+    let txn = ctx.db.begin().await?;
     let claimed = user::Entity::update_many()
         .col_expr(user::Column::VerificationSentAt, Expr::value(now))
         .filter(user::Column::Id.eq(user.id.as_str()))
@@ -198,14 +212,14 @@ pub async fn resend(
                 .is_null()
                 .or(user::Column::VerificationSentAt.lte(cutoff)),
         )
-        .exec(&ctx.db)
+        .exec(&txn)
         .await?;
     if claimed.rows_affected == 0 {
         return Ok(Resent::TooSoon);
     }
-    issue(ctx, user, now).await?;
+    issue(ctx, &txn, user, now).await?;
     audit::record(
-        &ctx.db,
+        &txn,
         now,
         actor,
         "verification_resent",
@@ -214,7 +228,21 @@ pub async fn resend(
         json!({ "email": user.email }),
     )
     .await?;
+    txn.commit().await?;
     Ok(Resent::Sent)
+}
+
+/// `POST /verify-email/resend` counts against the client IP's hourly limit
+/// (`verification.ip_limit_per_hour`), whatever the address and the outcome.
+pub async fn limit_resend(ctx: &AppContext, client: &ClientInfo, now: DateTime<Utc>) -> Result<()> {
+    super::throttle::per_ip_per_hour(
+        &ctx.db,
+        "resend-ip",
+        client.ip,
+        ctx.config.verification.ip_limit_per_hour,
+        now,
+    )
+    .await
 }
 
 /// `POST /verify-email/resend` by address: does the work if there is any and reveals nothing.

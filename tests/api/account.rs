@@ -117,6 +117,7 @@ async fn two_users_racing_for_one_address_get_it_once(backend: Backend) {
         .await
         .expect("signup");
     let verify = crate::helpers::mails_with_subject(&app, "Verify your email address")
+        .await
         .into_iter()
         .find(|m| m.contains("To: second@example.com"))
         .map(|m| link_in(&m, "/verify-email?token="))

@@ -395,23 +395,19 @@ async fn the_oldest_session_is_evicted_beyond_the_cap(backend: Backend) {
     );
 }
 
-fn count_mails(app: &TestApp, subject: &str) -> usize {
+async fn count_mails(app: &TestApp, subject: &str) -> usize {
     app.mails()
+        .await
         .iter()
         .filter(|m| m.contains(&format!("Subject: {subject}")))
         .count()
 }
 
 async fn wait_for_mails(app: &TestApp, subject: &str, n: usize) {
-    for _ in 0..100 {
-        if count_mails(app, subject) >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "expected {n} mail(s) with subject {subject:?}, found {}",
-        count_mails(app, subject)
+    let found = count_mails(app, subject).await;
+    assert!(
+        found >= n,
+        "expected {n} mail(s) with subject {subject:?}, found {found}"
     );
 }
 
@@ -477,11 +473,11 @@ async fn a_new_ip_gets_one_alert_and_a_known_ip_none(backend: Backend) {
         Some("203.0.113.7"),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
-    assert_eq!(count_mails(&app, "New sign-in to your account"), 1);
+    // The outbox is delivered before counting: no mail is still on its way.
+    assert_eq!(count_mails(&app, "New sign-in to your account").await, 1);
     let mail = app
         .mails()
+        .await
         .into_iter()
         .find(|m| m.contains("Subject: New sign-in"))
         .expect("mail");
@@ -637,9 +633,8 @@ async fn a_changed_fingerprint_flags_the_session_and_mails_once(backend: Backend
     get(Some(berlin)).await.expect("request");
     get(Some(other)).await.expect("request");
     wait_for_mails(&app, "Unusual activity on one of your sessions", 1).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        count_mails(&app, "Unusual activity on one of your sessions"),
+        count_mails(&app, "Unusual activity on one of your sessions").await,
         1,
         "one alert per session"
     );

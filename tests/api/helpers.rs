@@ -241,8 +241,22 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK);
     }
 
+    /// Delivers every queued mail now, as `serve`'s worker would: after it the mail folder
+    /// holds every mail the requests so far caused, and nothing more is on its way.
+    pub async fn deliver_mail(&self) -> authctl::service::outbox::Delivery {
+        authctl::service::outbox::drain(&self.ctx, self.clock_now(), 100)
+            .await
+            .expect("deliver the outbox")
+    }
+
+    /// The bodies of every mail sent so far, oldest first (the outbox is delivered first).
+    pub async fn mails(&self) -> Vec<String> {
+        self.deliver_mail().await;
+        self.mail_files()
+    }
+
     /// The bodies of every mail in the mail folder, oldest first.
-    pub fn mails(&self) -> Vec<String> {
+    pub fn mail_files(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {
             return Vec::new();
         };
@@ -258,9 +272,10 @@ impl TestApp {
         files.into_iter().map(|(_, body)| body).collect()
     }
 
-    /// Every verification link in the mail folder, oldest first (each mail counted once).
-    pub fn links(&self) -> Vec<String> {
+    /// Every link in the mails sent so far, oldest first (each mail counted once).
+    pub async fn links(&self) -> Vec<String> {
         self.mails()
+            .await
             .iter()
             .filter_map(|m| {
                 let start = m.find("http://").or_else(|| m.find("https://"))?;
@@ -271,16 +286,15 @@ impl TestApp {
             .collect()
     }
 
-    /// Waits (briefly, polling) until at least `n` links are in the mail folder.
+    /// The links mailed so far; at least `n` of them.
     pub async fn wait_for_links(&self, n: usize) -> Vec<String> {
-        for _ in 0..100 {
-            let links = self.links();
-            if links.len() >= n {
-                return links;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("expected {n} mailed link(s), found {}", self.links().len());
+        let links = self.links().await;
+        assert!(
+            links.len() >= n,
+            "expected {n} mailed link(s), found {}",
+            links.len()
+        );
+        links
     }
 
     /// The token of a mailed link.
@@ -311,27 +325,24 @@ pub fn totp_code(secret: &str, at: chrono::DateTime<chrono::Utc>) -> String {
         .to_string()
 }
 
-/// Every mail with this subject.
-pub fn mails_with_subject(app: &TestApp, subject: &str) -> Vec<String> {
+/// Every mail with this subject sent so far.
+pub async fn mails_with_subject(app: &TestApp, subject: &str) -> Vec<String> {
     app.mails()
+        .await
         .into_iter()
         .filter(|m| m.contains(&format!("Subject: {subject}")))
         .collect()
 }
 
-/// Waits (briefly, polling) for `n` mails with this subject.
+/// The mails with this subject sent so far; at least `n` of them.
 pub async fn wait_for_subject(app: &TestApp, subject: &str, n: usize) -> Vec<String> {
-    for _ in 0..100 {
-        let found = mails_with_subject(app, subject);
-        if found.len() >= n {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
+    let found = mails_with_subject(app, subject).await;
+    assert!(
+        found.len() >= n,
         "expected {n} mail(s) with subject {subject:?}, found {}",
-        mails_with_subject(app, subject).len()
+        found.len()
     );
+    found
 }
 
 /// The first URL in a mail that contains `path`.
@@ -369,4 +380,31 @@ impl TestApp {
     pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
         authctl::clock::Clock::now(self.clock.as_ref())
     }
+}
+
+/// A verified, signed-in, stepped-up user with TOTP on; returns the secret and recovery codes.
+pub async fn enrolled(app: &TestApp, email: &str) -> (String, Vec<String>) {
+    app.verified_user(email).await;
+    app.post("/auth/confirm", &json!({ "password": PASSWORD }))
+        .await;
+    let setup = app.post("/me/2fa/totp/setup", &json!({})).await;
+    assert_eq!(setup.status(), StatusCode::OK);
+    let setup = body(setup).await;
+    let secret = setup["secret"].as_str().expect("secret").to_owned();
+    let enable = app
+        .post(
+            "/me/2fa/totp/enable",
+            &json!({ "code": totp_code(&secret, app.clock_now()) }),
+        )
+        .await;
+    assert_eq!(enable.status(), StatusCode::OK);
+    let codes = body(enable).await["recoveryCodes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect();
+    // The next code must come from a later time-step.
+    app.clock.advance(Duration::from_secs(30));
+    (secret, codes)
 }

@@ -8,6 +8,7 @@ mod account;
 mod api_keys;
 mod deletion;
 mod device_sessions;
+mod hardening;
 mod http;
 mod login;
 mod saml;

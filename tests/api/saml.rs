@@ -23,6 +23,7 @@ struct Provider<'a> {
     map: &'a [(&'a str, &'a str)],
     default_role: Option<&'a str>,
     link: LinkPolicy,
+    mfa_contexts: &'a [&'a str],
 }
 
 impl Default for Provider<'_> {
@@ -36,6 +37,7 @@ impl Default for Provider<'_> {
             map: &[("engineering", "developer"), ("admins", "admin")],
             default_role: None,
             link: LinkPolicy::None,
+            mfa_contexts: &[],
         }
     }
 }
@@ -58,6 +60,7 @@ async fn register(app: &TestApp, idp: &Idp, p: Provider<'_>) {
             .collect(),
         default_role: p.default_role.map(Into::into),
         link_policy: p.link,
+        mfa_contexts: p.mfa_contexts.iter().map(|c| c.to_string()).collect(),
     };
     saml::add(&app.ctx, &Actor::cli(), new, app.clock_now())
         .await
@@ -576,7 +579,7 @@ async fn sso_domains_are_told_to_use_sso(backend: Backend) {
         app.signup("frank@acme.test").await.status(),
         StatusCode::CREATED
     );
-    let mails_before = app.mails().len();
+    let mails_before = app.mails().await.len();
     register(&app, &idp, Provider::default()).await;
     let login = begin(&app, "erin@acme.test", "acme").await;
     let response = login
@@ -607,7 +610,11 @@ async fn sso_domains_are_told_to_use_sso(backend: Backend) {
             .await;
         assert_error(reset, StatusCode::FORBIDDEN, "sso_required").await;
     }
-    assert_eq!(app.mails().len(), mails_before, "no reset mail was sent");
+    assert_eq!(
+        app.mails().await.len(),
+        mails_before,
+        "no reset mail was sent"
+    );
     // Nor can anyone sign up there with a password.
     assert_error(
         app.signup("grace@acme.test").await,

@@ -44,7 +44,7 @@ async fn signup_returns_201_a_session_cookie_and_a_verification_mail(backend: Ba
         "{}",
         links[0]
     );
-    let mail = &app.mails()[0];
+    let mail = &app.mails().await[0];
     assert!(
         mail.contains("text/plain") && mail.contains("text/html"),
         "both parts: {mail}"
@@ -161,7 +161,7 @@ async fn weak_passwords_are_refused_with_the_reason(backend: Backend) {
         StatusCode::CREATED,
         "a 231-character passphrase is fine"
     );
-    assert!(app.links().len() <= 1);
+    assert!(app.links().await.len() <= 1);
 }
 
 async fn malformed_or_incomplete_signups_get_json_errors(backend: Backend) {

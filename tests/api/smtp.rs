@@ -1,11 +1,23 @@
-//! Mail really crosses SMTP: a small SMTP server started by the test receives the message.
+//! Mail really crosses SMTP: a small SMTP server started by the test receives the message, and a
+//! mail queued while that server is down arrives once it is back.
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use authctl::entity::mail_outbox;
+use authctl::service::{Actor, users};
 use reqwest::StatusCode;
+use sea_orm::EntityTrait;
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, PASSWORD, TestApp, body};
+use crate::on_every_backend;
+
+on_every_backend!(
+    the_verification_mail_crosses_smtp_to_a_real_server,
+    a_mail_queued_while_smtp_is_down_arrives_when_it_is_back,
+);
 
 /// What the server saw: the envelope and the message data.
 #[derive(Default, Debug, Clone)]
@@ -16,7 +28,10 @@ struct Received {
 
 /// Accepts one SMTP session (EHLO, optional AUTH PLAIN, MAIL, RCPT, DATA, QUIT) and records it.
 async fn smtp_server() -> (u16, Arc<Mutex<Received>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    smtp_server_on(TcpListener::bind("127.0.0.1:0").await.expect("bind")).await
+}
+
+async fn smtp_server_on(listener: TcpListener) -> (u16, Arc<Mutex<Received>>) {
     let port = listener.local_addr().expect("addr").port();
     let received = Arc::new(Mutex::new(Received::default()));
     let log = received.clone();
@@ -70,10 +85,9 @@ async fn smtp_server() -> (u16, Arc<Mutex<Received>>) {
     (port, received)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_verification_mail_crosses_smtp_to_a_real_server() {
+async fn the_verification_mail_crosses_smtp_to_a_real_server(backend: Backend) {
     let (port, received) = smtp_server().await;
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+    let app = TestApp::spawn_with(backend, |c| {
         c.mail.transport = authctl::config::MailTransportKind::Smtp;
         c.mail.smtp_url = Some(format!("smtp://mailer:s3cret@127.0.0.1:{port}?tls=none").into());
         c.mail.from = "authctl <no-reply@auth.example.com>".into();
@@ -84,6 +98,7 @@ async fn the_verification_mail_crosses_smtp_to_a_real_server() {
         app.signup("smtp@example.com").await.status(),
         StatusCode::CREATED
     );
+    assert_eq!(app.deliver_mail().await.sent, 1);
 
     let r = received.lock().expect("lock").clone();
     assert!(
@@ -120,4 +135,79 @@ async fn the_verification_mail_crosses_smtp_to_a_real_server() {
         r.data
     );
     assert!(r.data.contains("multipart/alternative"), "{}", r.data);
+}
+
+async fn a_mail_queued_while_smtp_is_down_arrives_when_it_is_back(backend: Backend) {
+    // A port nobody listens on: the SMTP server is down.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr").port()
+    };
+    let app = TestApp::spawn_with(backend, |c| {
+        c.mail.transport = authctl::config::MailTransportKind::Smtp;
+        c.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}?tls=none").into());
+        c.mail.retry_base = Duration::from_secs(10);
+    })
+    .await;
+    let new = users::NewUser {
+        email: "outage@example.com".into(),
+        name: "Outage".into(),
+        password: Some(PASSWORD.to_owned().into()),
+        verified: true,
+    };
+    users::create(&app.ctx, &Actor::cli(), new, app.clock_now())
+        .await
+        .expect("user");
+
+    // The answer does not wait for (or depend on) SMTP.
+    let response = app
+        .post("/password-reset", &json!({ "email": "outage@example.com" }))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert!(body(response).await["message"].is_string());
+
+    let first = app.deliver_mail().await;
+    assert_eq!((first.sent, first.retrying), (0, 1), "{first:?}");
+    let queued = mail_outbox::Entity::find()
+        .all(&app.ctx.db)
+        .await
+        .expect("outbox");
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].kind, "password_reset");
+    assert_eq!(queued[0].attempts, 1);
+    assert!(queued[0].last_error.is_some());
+    assert!(
+        !queued[0].sealed.contains("reset-password"),
+        "the queued message (with its link) is sealed"
+    );
+    // Not due again before the backoff.
+    assert_eq!(app.deliver_mail().await, Default::default());
+
+    // The server comes back on the same port; after the backoff the mail goes out.
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("rebind");
+    let (_, received) = smtp_server_on(listener).await;
+    app.clock.advance(Duration::from_secs(11));
+    assert_eq!(app.deliver_mail().await.sent, 1);
+    let r = received.lock().expect("lock").clone();
+    assert!(
+        r.data.contains("Subject: Reset your password"),
+        "{}",
+        r.data
+    );
+    assert!(
+        r.data
+            .contains(&format!("{}/reset-password?token=", app.base)),
+        "{}",
+        r.data
+    );
+    assert!(
+        mail_outbox::Entity::find()
+            .all(&app.ctx.db)
+            .await
+            .expect("outbox")
+            .is_empty(),
+        "a delivered mail leaves the outbox"
+    );
 }

@@ -5,7 +5,9 @@ use reqwest::{Client, StatusCode};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, body, totp_code, wait_for_subject};
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, assert_error, body, enrolled, totp_code, wait_for_subject,
+};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -16,33 +18,6 @@ on_every_backend!(
     two_factor_accounts_step_up_with_a_code,
     disabling_and_regenerating_need_step_up_and_mail_the_user,
 );
-
-/// A verified, signed-in, stepped-up user with TOTP on; returns the secret and recovery codes.
-async fn enrolled(app: &TestApp, email: &str) -> (String, Vec<String>) {
-    app.verified_user(email).await;
-    app.post("/auth/confirm", &json!({ "password": PASSWORD }))
-        .await;
-    let setup = app.post("/me/2fa/totp/setup", &json!({})).await;
-    assert_eq!(setup.status(), StatusCode::OK);
-    let setup = body(setup).await;
-    let secret = setup["secret"].as_str().expect("secret").to_owned();
-    let enable = app
-        .post(
-            "/me/2fa/totp/enable",
-            &json!({ "code": totp_code(&secret, app.clock_now()) }),
-        )
-        .await;
-    assert_eq!(enable.status(), StatusCode::OK);
-    let codes = body(enable).await["recoveryCodes"]
-        .as_array()
-        .expect("codes")
-        .iter()
-        .map(|c| c.as_str().expect("code").to_owned())
-        .collect();
-    // The next code must come from a later time-step.
-    app.clock.advance(Duration::from_secs(30));
-    (secret, codes)
-}
 
 async fn password_step(app: &TestApp, client: &Client, email: &str) -> Value {
     let response = app.login(client, email, PASSWORD).await;

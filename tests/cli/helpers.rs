@@ -68,6 +68,19 @@ impl Env {
         serde_json::from_slice(&output.stdout).expect("JSON on stdout")
     }
 
+    /// Waits for `serve`'s mail worker to deliver at least `n` mails with links (it delivers
+    /// within moments of the request); returns every link.
+    pub async fn wait_for_links(&self, n: usize) -> Vec<String> {
+        for _ in 0..200 {
+            let links = self.links();
+            if links.len() >= n {
+                return links;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("expected {n} mailed link(s), found {}", self.links().len());
+    }
+
     /// Every link in the mail folder.
     pub fn links(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.mail_dir()) else {

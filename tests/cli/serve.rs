@@ -23,7 +23,8 @@ async fn the_readme_walkthrough_works_against_the_binary() {
         .expect("signup");
     assert_eq!(signup.status(), 201);
     let link = env
-        .links()
+        .wait_for_links(1)
+        .await
         .pop()
         .expect("the verification mail in the mail folder");
     assert!(

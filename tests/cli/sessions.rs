@@ -181,7 +181,7 @@ fn sessions_prune_reports_what_it_removed() {
     let report = env.json(&["sessions", "prune"]);
     assert_eq!(
         report,
-        serde_json::json!({ "sessions": 0, "verificationTokens": 0, "throttles": 0, "deletionEvents": 0, "saml": 0 })
+        serde_json::json!({ "sessions": 0, "verificationTokens": 0, "throttles": 0, "deletionEvents": 0, "saml": 0, "mails": 0 })
     );
     env.cmd()
         .args(["sessions", "prune"])

@@ -77,6 +77,8 @@ pub struct Completed {
     pub session: NewSession,
     /// The path the browser goes to now (stored at `start`, never taken from the IdP).
     pub target: String,
+    /// The session only waits for the account's second factor (`POST /login/2fa`).
+    pub two_factor_required: bool,
 }
 
 /// The answer to `GET /sso/lookup`.
@@ -572,6 +574,42 @@ async fn verify_and_sign_in(
     let user = resolve_user(ctx, &provider, &checked.name_id, &email, &name, client, now).await?;
     let roles = set_roles(ctx, &provider, &user.id, &groups, now).await?;
 
+    let context = authn_context(&assertion);
+    if user.totp_enabled_at.is_some() {
+        // An account with an authenticator app gives its code after SSO too, unless this IdP
+        // is trusted to have used a second factor for the context it asserts.
+        let trusted = context
+            .as_deref()
+            .is_some_and(|c| super::mfa_contexts_of(&provider).iter().any(|t| t == c));
+        if !trusted {
+            let session = sessions::create_pending(
+                &ctx.db,
+                &ctx.config,
+                &user.id,
+                AuthMethod::Sso,
+                client,
+                now,
+            )
+            .await?;
+            audit::record(
+                &ctx.db,
+                now,
+                &Actor::User(user.id.clone()),
+                "login_second_factor_due",
+                Some(&user.id),
+                Some(client),
+                json!({ "sessionId": session.session.id, "method": AuthMethod::Sso.as_str(), "provider": provider.name, "authnContext": context }),
+            )
+            .await?;
+            return Ok(Completed {
+                user,
+                session,
+                target: request.target,
+                two_factor_required: true,
+            });
+        }
+    }
+    let mfa_trusted = user.totp_enabled_at.is_some();
     let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
     let session =
         sessions::create(&ctx.db, &ctx.config, &user.id, AuthMethod::Sso, client, now).await?;
@@ -587,7 +625,9 @@ async fn verify_and_sign_in(
             "provider": provider.name,
             "roles": roles,
             // How the IdP authenticated the user (SECURITY.md SAML-4): absent means assume one factor.
-            "authnContext": authn_context(&assertion),
+            "authnContext": context,
+            // The account has an authenticator app and the IdP's context was trusted instead.
+            "idpMfaTrusted": mfa_trusted,
         }),
     )
     .await?;
@@ -600,6 +640,7 @@ async fn verify_and_sign_in(
         user,
         session,
         target: request.target,
+        two_factor_required: false,
     })
 }
 
@@ -710,6 +751,7 @@ async fn step_up(
             session: auth.session,
         },
         target: request.target.clone(),
+        two_factor_required: false,
     })
 }
 
@@ -922,7 +964,7 @@ async fn resolve_user(
                 password: None,
                 verified: true,
             };
-            let user = users::insert(ctx, &txn, new, now).await?;
+            let user = users::insert(&txn, users::prepare(ctx, new).await?, now).await?;
             audit::record(
                 &txn,
                 now,

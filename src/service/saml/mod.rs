@@ -386,6 +386,9 @@ pub struct ProviderView {
     pub group_roles: Vec<GroupRole>,
     pub default_role: Option<String>,
     pub link_policy: String,
+    /// AuthnContextClassRef values trusted to mean the IdP used a second factor; empty: an
+    /// account with an authenticator app is asked for its code after SSO.
+    pub trusted_mfa_contexts: Vec<String>,
     /// What the IdP admin needs from us.
     pub sp_entity_id: String,
     pub acs_url: String,
@@ -400,6 +403,30 @@ pub(crate) fn certificates_of(p: &saml_provider::Model) -> Vec<Vec<u8>> {
         .iter()
         .filter_map(|c| STANDARD.decode(c).ok())
         .collect()
+}
+
+pub(crate) fn mfa_contexts_of(p: &saml_provider::Model) -> Vec<String> {
+    serde_json::from_str(&p.mfa_contexts).unwrap_or_default()
+}
+
+/// Checks `--trust-idp-mfa` values: AuthnContextClassRef URIs, deduplicated.
+fn check_mfa_contexts(raw: &[String]) -> Result<String> {
+    let mut out: Vec<String> = Vec::new();
+    for value in raw {
+        let v = value.trim();
+        if v.is_empty() || v.len() > 512 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::invalid(
+                "invalid_mfa_context",
+                format!(
+                    "`{value}` is not an AuthnContextClassRef (a URI such as urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract)"
+                ),
+            ));
+        }
+        if !out.iter().any(|o| o == v) {
+            out.push(v.to_owned());
+        }
+    }
+    Ok(json!(out).to_string())
 }
 
 pub(crate) fn group_roles_of(p: &saml_provider::Model) -> Vec<GroupRole> {
@@ -429,6 +456,7 @@ async fn view(ctx: &AppContext, p: saml_provider::Model) -> Result<ProviderView>
             .map(|c| certificate_info(c))
             .collect(),
         group_roles: group_roles_of(&p),
+        trusted_mfa_contexts: mfa_contexts_of(&p),
         removed_certificates: serde_json::from_str(&p.removed_certificates).unwrap_or_default(),
         sp_entity_id: sp_entity_id(&ctx.config),
         acs_url: acs_url(&ctx.config, &p.name),
@@ -457,6 +485,8 @@ pub struct NewProvider {
     pub group_roles: Vec<GroupRole>,
     pub default_role: Option<String>,
     pub link_policy: LinkPolicy,
+    /// `--trust-idp-mfa`: AuthnContextClassRef values that count as a second factor.
+    pub mfa_contexts: Vec<String>,
 }
 
 /// What `saml update` changes; `None` leaves a setting as it is.
@@ -473,6 +503,8 @@ pub struct ProviderChanges {
     pub group_roles: Option<Vec<GroupRole>>,
     pub default_role: Option<Option<String>>,
     pub link_policy: Option<LinkPolicy>,
+    /// Replaces the trusted AuthnContextClassRef values (empty: trust none).
+    pub mfa_contexts: Option<Vec<String>>,
     /// Certificates to stop accepting, by SHA-256 fingerprint (or a prefix of 8+ hex digits).
     pub remove_certificates: Vec<String>,
 }
@@ -586,6 +618,7 @@ pub async fn add(
         group_roles: Set(json!(new.group_roles).to_string()),
         default_role: Set(default_role),
         link_policy: Set(new.link_policy.as_str().to_owned()),
+        mfa_contexts: Set(check_mfa_contexts(&new.mfa_contexts)?),
         created_at: Set(now),
         updated_at: Set(now),
         last_login_at: Set(None),
@@ -771,6 +804,10 @@ pub async fn update(
     if let Some(policy) = changes.link_policy {
         model.link_policy = Set(policy.as_str().to_owned());
         changed.push("linkPolicy");
+    }
+    if let Some(contexts) = &changes.mfa_contexts {
+        model.mfa_contexts = Set(check_mfa_contexts(contexts)?);
+        changed.push("trustedMfaContexts");
     }
     model.updated_at = Set(now);
     let updated = saml_provider::Entity::update(model).exec(&txn).await?;

@@ -1,0 +1,70 @@
+//! `authctl mail …`: the mail outbox on demand (`serve` delivers it by itself).
+use clap::Subcommand;
+
+use crate::context::AppContext;
+use crate::service::outbox;
+
+use super::GlobalArgs;
+use super::output::{self, Output};
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Deliver every queued mail that is due now, over the configured transport.
+    Deliver,
+    /// How many mails wait in the outbox, and how many were given up.
+    Status,
+}
+
+impl MailCommand {
+    pub async fn run(self, ctx: &AppContext, global: &GlobalArgs) -> anyhow::Result<()> {
+        match self {
+            Self::Deliver => {
+                let report = outbox::drain(ctx, ctx.now(), 1000).await?;
+                let backlog = outbox::backlog(ctx).await?;
+                match global.output {
+                    Output::Json => output::json(&serde_json::json!({
+                        "sent": report.sent,
+                        "retrying": report.retrying,
+                        "givenUp": report.given_up,
+                        "pending": backlog.pending,
+                        "failed": backlog.failed,
+                    })),
+                    Output::Table => {
+                        println!(
+                            "Delivered {} mail(s); {} failed and will be retried, {} were given up. {} still queued.",
+                            report.sent, report.retrying, report.given_up, backlog.pending
+                        );
+                        Ok(())
+                    }
+                }
+            }
+            Self::Status => {
+                let backlog = outbox::backlog(ctx).await?;
+                output::record(
+                    global.output,
+                    &backlog,
+                    vec![
+                        ("pending", backlog.pending.to_string()),
+                        ("failed", backlog.failed.to_string()),
+                    ],
+                )
+            }
+        }
+    }
+}
+
+/// After a command that may have queued mail: deliver what is due now, so an operator's
+/// `verification resend` does not wait for `serve`. What cannot go out now stays queued, and
+/// stderr says so; stdout stays the command's answer.
+pub async fn flush(ctx: &AppContext) {
+    match outbox::drain(ctx, ctx.now(), 10).await {
+        Ok(report) if report.retrying + report.given_up > 0 => eprintln!(
+            "warning: {} mail(s) could not be delivered now; they stay queued, and `authctl serve` or `authctl mail deliver` sends them later",
+            report.retrying + report.given_up
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "warning: the mail outbox could not be delivered now ({e}); `authctl serve` or `authctl mail deliver` sends it later"
+        ),
+    }
+}
