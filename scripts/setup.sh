@@ -3,8 +3,9 @@
 # missing. Safe to run repeatedly: it does nothing when everything is present.
 set -euo pipefail
 
-# python3-venv: the SAML tests sign IdP responses with signxml in a venv (scripts/saml-idp-setup.sh).
-packages=(libxmlsec1-dev libxml2-dev libclang-dev pkg-config libssl-dev python3-venv)
+# python3-venv: the SAML tests sign IdP responses with signxml in a venv (scripts/saml-idp-setup.sh),
+# and schemathesis runs from one (scripts/schemathesis-setup.sh); curl drives its sign-in.
+packages=(libxmlsec1-dev libxml2-dev libclang-dev pkg-config libssl-dev python3-venv curl)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo is not on PATH; install the Rust toolchain from https://rustup.rs first." >&2

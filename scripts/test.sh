@@ -17,8 +17,17 @@ fi
 # The SAML tests' IdP (tests/saml/idp.py) signs with signxml from a venv under target/.
 ./scripts/saml-idp-setup.sh
 
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast "$@" || status=$?
 else
-  cargo test --workspace --no-fail-fast "$@"
+  cargo test --workspace --no-fail-fast "$@" || status=$?
 fi
+
+# The API keeps its own contract: schemathesis against a real `serve` (scripts/schemathesis.sh).
+# The tests above built target/debug/authctl.
+if [ "$#" -eq 0 ]; then
+  ./scripts/schemathesis.sh target/debug/authctl || status=$?
+fi
+exit "$status"
+

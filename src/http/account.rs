@@ -54,6 +54,7 @@ pub async fn change_email(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     /// The token from the mailed link.
     token: Option<String>,

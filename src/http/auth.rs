@@ -120,6 +120,7 @@ pub struct SecondFactorRequest {
     responses(
         (status = 200, description = "Signed in; the session cookie is replaced", body = AuthResponse),
         (status = 401, description = "`invalid_code`, or no pending login", body = ErrorBody),
+        (status = 409, description = "`login_complete`: this session is already signed in", body = ErrorBody),
         (status = 429, description = "Too many wrong codes", body = ErrorBody),
     ))]
 pub async fn login_second_factor(

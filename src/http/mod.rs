@@ -65,7 +65,7 @@ async fn openapi_json(axum::Extension(spec): axum::Extension<Spec>) -> Response 
 
 /// The routes and their OpenAPI document, built from the same list so neither can miss a route.
 pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::login_second_factor))
@@ -105,7 +105,85 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
-        .split_for_parts()
+        .split_for_parts();
+    complete_responses(&mut api);
+    (router, api)
+}
+
+/// The answers every route of a kind can give, added to each operation that does not list them
+/// already, so the document names every status a route can answer: what the extractors refuse
+/// (a body that is not JSON, too large, of the wrong type or shape; a query of the wrong shape),
+/// a missing or ended session on the signed-in routes, and a database outage.
+fn complete_responses(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{Content, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            )
+            .build()
+    };
+    for (path, item) in api.paths.paths.iter_mut() {
+        let signed_in = path.starts_with("/me") || path == "/auth/confirm" || path == "/login/2fa";
+        let operations = [
+            (false, &mut item.get),
+            (true, &mut item.put),
+            (true, &mut item.post),
+            (true, &mut item.delete),
+            (true, &mut item.patch),
+        ];
+        for (changes, op) in operations {
+            let Some(op) = op else { continue };
+            let mut add = |status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description).into());
+            };
+            let body = op.request_body.is_some();
+            let query = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+            if body {
+                add("400", "`malformed_json`: the body is not valid JSON");
+                add(
+                    "413",
+                    "`payload_too_large`: the body is over `http.body_limit`",
+                );
+                add(
+                    "415",
+                    "`unsupported_media_type`: the body is not sent as JSON",
+                );
+            }
+            if body || query {
+                add(
+                    "422",
+                    "`invalid_request` or `invalid_query`: a field is missing, unknown or of the wrong type",
+                );
+            }
+            if signed_in {
+                add("401", "`unauthenticated`: no session, or it has ended");
+            }
+            // The SAML ACS is posted cross-site by design and never reads the session cookie.
+            if changes && !path.ends_with("/acs") {
+                add(
+                    "403",
+                    "`cross_site_request`: sent with the session cookie from another site",
+                );
+            }
+            if path != "/healthz" && path != "/openapi.json" {
+                add(
+                    "503",
+                    "`service_unavailable`: the database cannot be reached; try again",
+                );
+            }
+        }
+    }
 }
 
 /// The complete application.

@@ -77,6 +77,7 @@ pub async fn revoke_others(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// How many entries, 1 to 100 (default 10).
     limit: Option<u64>,

@@ -13,6 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiBytes, ApiQuery, Client, MaybeSession, parse_json};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     /// The token from the mailed link.
     token: Option<String>,

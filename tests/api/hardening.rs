@@ -25,6 +25,7 @@ on_every_backend!(
     the_old_address_can_cancel_a_pending_change,
     pending_logins_neither_count_toward_the_session_cap_nor_evict_sessions,
     rejections_of_every_extractor_are_json,
+    the_document_lists_what_the_extractors_answer,
     metrics_can_be_served_on_a_listener_of_their_own,
 );
 
@@ -581,4 +582,48 @@ async fn metrics_can_be_served_on_a_listener_of_their_own(backend: Backend) {
         .await
         .expect("request");
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}
+
+async fn the_document_lists_what_the_extractors_answer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let spec: Value = body(app.get("/openapi.json").await).await;
+    let statuses = |method: &str, path: &str| -> Vec<String> {
+        spec["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    for status in ["400", "403", "413", "415", "422", "429", "503"] {
+        assert!(
+            statuses("post", "/login").iter().any(|s| s == status),
+            "POST /login {status}"
+        );
+    }
+    for status in ["401", "422", "503"] {
+        assert!(
+            statuses("get", "/me/login-history")
+                .iter()
+                .any(|s| s == status),
+            "GET /me/login-history {status}"
+        );
+    }
+    assert!(
+        statuses("delete", "/me/sessions/{id}")
+            .iter()
+            .any(|s| s == "401")
+    );
+    // Query parameters are documented as query parameters.
+    let params = spec["paths"]["/confirm-email-change"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    assert!(
+        params
+            .iter()
+            .any(|p| p["name"] == "token" && p["in"] == "query"),
+        "{params:?}"
+    );
+    // The health check and the document itself do not touch the database.
+    assert!(!statuses("get", "/healthz").iter().any(|s| s == "503"));
 }
