@@ -1022,7 +1022,151 @@ async fn starting_logins_is_limited_per_ip(backend: Backend) {
     .await;
 }
 
-on_every_backend!(sso_users_step_up_at_their_idp);
+on_every_backend!(
+    sso_users_step_up_at_their_idp,
+    sso_logins_of_authenticator_app_accounts_ask_for_the_code_unless_the_idp_is_trusted,
+    a_burst_of_logins_started_from_one_ip_stops_at_the_limit,
+);
+
+const MFA: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract";
+
+/// SECURITY.md SAML-4 / MFA: an SSO login does not skip an account's authenticator app unless the
+/// provider is trusted (`--trust-idp-mfa`) for the context the IdP asserted.
+async fn sso_logins_of_authenticator_app_accounts_ask_for_the_code_unless_the_idp_is_trusted(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let idp = Idp::new(ACME);
+    register(
+        &app,
+        &idp,
+        Provider {
+            mfa_contexts: &[MFA],
+            ..Provider::default()
+        },
+    )
+    .await;
+    // Alice signs in once (JIT), then turns the authenticator app on.
+    let first = begin(&app, "alice@acme.test", "acme").await;
+    let response = first
+        .post(
+            &app,
+            &idp.sign(first.fields(&app, "alice@acme.test", json!({}))),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let raw = totp_rs::Secret::try_from_base32(secret)
+        .expect("base32")
+        .as_bytes()
+        .to_vec();
+    let sealed = app.ctx.key.seal(&app.ctx.config, &raw).await.expect("seal");
+    let alice = user::Entity::find()
+        .filter(user::Column::Email.eq("alice@acme.test"))
+        .one(&app.ctx.db)
+        .await
+        .expect("query")
+        .expect("alice");
+    let mut active: user::ActiveModel = alice.into();
+    active.totp_secret = sea_orm::ActiveValue::Set(Some(sealed));
+    active.totp_enabled_at = sea_orm::ActiveValue::Set(Some(app.clock_now()));
+    sea_orm::ActiveModelTrait::update(active, &app.ctx.db)
+        .await
+        .expect("update");
+
+    // A password-only context at the IdP: the session only waits for the code.
+    let login = begin(&app, "alice@acme.test", "acme").await;
+    let response = login
+        .post(
+            &app,
+            &idp.sign(login.fields(&app, "alice@acme.test", json!({}))),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/?twoFactorRequired=true");
+    let me = login
+        .browser
+        .get(app.url("/me"))
+        .send()
+        .await
+        .expect("request");
+    assert_error(me, StatusCode::FORBIDDEN, "second_factor_required").await;
+    let wrong = login
+        .browser
+        .post(app.url("/login/2fa"))
+        .json(&json!({ "code": "000000" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let code = crate::helpers::totp_code(secret, app.clock_now());
+    let finished = login
+        .browser
+        .post(app.url("/login/2fa"))
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(finished.status(), StatusCode::OK);
+    assert_eq!(me_status(&app, &login.browser).await, StatusCode::OK);
+
+    // The trusted multi-factor context: a full session at once, and the audit entry says why.
+    let trusted = begin(&app, "alice@acme.test", "acme").await;
+    let fields = trusted.fields(&app, "alice@acme.test", json!({ "authn_context": MFA }));
+    let response = trusted.post(&app, &idp.sign(fields)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/");
+    assert_eq!(me_status(&app, &trusted.browser).await, StatusCode::OK);
+    let logins: Vec<Value> = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("login"))
+        .all(&app.ctx.db)
+        .await
+        .expect("query")
+        .iter()
+        .map(|e| serde_json::from_str(e.detail.as_deref().expect("detail")).expect("json"))
+        .collect();
+    let trusted: Vec<&Value> = logins
+        .iter()
+        .filter(|d| d["idpMfaTrusted"] == true)
+        .collect();
+    assert_eq!(trusted.len(), 1, "{logins:?}");
+    assert_eq!(trusted[0]["authnContext"], MFA);
+    // The login finished with the code says so.
+    assert!(
+        logins
+            .iter()
+            .any(|d| d["secondFactor"] == "totp" && d["method"] == "sso"),
+        "{logins:?}"
+    );
+}
+
+async fn me_status(app: &TestApp, browser: &reqwest::Client) -> StatusCode {
+    browser
+        .get(app.url("/me"))
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+async fn a_burst_of_logins_started_from_one_ip_stops_at_the_limit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.saml.logins_per_ip_per_hour = 20).await;
+    register(&app, &Idp::new(ACME), Provider::default()).await;
+    let browser = TestApp::browser();
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(
+        (0..50).map(|_| browser.get(app.url("/sso/login?provider=acme")).send()),
+    )
+    .await
+    .into_iter()
+    .map(|r| r.expect("request").status())
+    .collect();
+    let started = statuses.iter().filter(|s| **s == StatusCode::FOUND).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((started, refused), (20, 30), "{statuses:?}");
+}
 
 /// Step-up for an account without a password: the user re-authenticates at the IdP
 /// (`ForceAuthn`), and only a fresh authentication of the session's own identity opens the window.

@@ -73,6 +73,7 @@ FIELDS = {
     "assertion_id": ((str, None), None),
     "response_id": ((str, None), None),
     "session_index": ((str, None), None),
+    "authn_context": ((str,), PASSWORD_PROTECTED),
     "status": ((str,), SUCCESS),
     "extra_unsigned_assertion": ((bool,), False),
     "xsw": ((int, None), None),
@@ -245,7 +246,7 @@ def build_response(req):
         assertion, q(SAML, "AuthnStatement"), AuthnInstant=issue_instant, SessionIndex=req["session_index"]
     )
     context = etree.SubElement(authn, q(SAML, "AuthnContext"))
-    etree.SubElement(context, q(SAML, "AuthnContextClassRef")).text = PASSWORD_PROTECTED
+    etree.SubElement(context, q(SAML, "AuthnContextClassRef")).text = req["authn_context"]
 
     # The schema wants at least one Attribute in an AttributeStatement: none when there are none.
     if req["attributes"]:

@@ -899,7 +899,20 @@ pub async fn sp_key(ctx: &AppContext) -> Result<SpKey> {
     {
         Some(row) => row,
         None => {
-            let (key_der, cert_pem) = generate_sp_key(&ctx.config)
+            // One generation per process at a time, off the async threads: an RSA key takes a
+            // while, and a burst of first logins must neither make one each nor stall the runtime.
+            static GENERATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+            let _one = GENERATING.lock().await;
+            if let Some(row) = saml_sp_key::Entity::find_by_id(SP_KEY_ID)
+                .one(&ctx.db)
+                .await?
+            {
+                return open_sp_key(ctx, &row).await;
+            }
+            let config = ctx.config.clone();
+            let (key_der, cert_pem) = tokio::task::spawn_blocking(move || generate_sp_key(&config))
+                .await
+                .map_err(|e| internal(format!("cannot generate the SAML key: {e}")))?
                 .map_err(|e| internal(format!("cannot generate the SAML key: {e}")))?;
             let row = saml_sp_key::ActiveModel {
                 id: Set(SP_KEY_ID.into()),
@@ -922,6 +935,11 @@ pub async fn sp_key(ctx: &AppContext) -> Result<SpKey> {
                 .ok_or(Error::NotFound("SAML key"))?
         }
     };
+    open_sp_key(ctx, &stored).await
+}
+
+async fn open_sp_key(ctx: &AppContext, stored: &saml_sp_key::Model) -> Result<SpKey> {
+    let internal = |m: String| Error::Internal(anyhow::anyhow!(m));
     let key_der = ctx.key.open(&ctx.config, &stored.private_key).await?;
     let key = PKey::private_key_from_der(&key_der)
         .map_err(|_| internal("the stored SAML key cannot be read".into()))?;
