@@ -188,13 +188,13 @@ impl DeletionCommand {
                 let events = deletion::events(ctx, limit).await?;
                 let rows: Vec<serde_json::Value> = events
                     .iter()
-                    .map(|e| json!({ "id": e.id, "event": e.event, "userId": e.user_id, "occurredAt": e.occurred_at }))
+                    .map(|e| json!({ "id": e.id, "event": e.event, "userId": e.user_id, "occurredAt": e.occurred_at, "attempts": e.attempts, "nextAttemptAt": e.next_attempt_at, "deliveredAt": e.delivered_at }))
                     .collect();
                 match global.output {
                     Output::Json => output::json(&rows),
                     Output::Table => {
                         output::table(
-                            &["time", "event", "user id"],
+                            &["time", "event", "user id", "attempts", "delivered"],
                             events
                                 .iter()
                                 .map(|e| {
@@ -202,6 +202,8 @@ impl DeletionCommand {
                                         output::time(e.occurred_at),
                                         e.event.clone(),
                                         e.user_id.clone(),
+                                        e.attempts.to_string(),
+                                        output::opt_time(e.delivered_at),
                                     ]
                                 })
                                 .collect(),

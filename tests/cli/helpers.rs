@@ -110,6 +110,11 @@ impl Drop for Server {
 impl Env {
     /// Starts `authctl serve` on a free port and waits until it is ready; returns its base URL.
     pub async fn serve(&self) -> (Server, String) {
+        self.serve_with(&[]).await
+    }
+
+    /// `authctl serve` with extra `AUTHCTL_*` settings.
+    pub async fn serve_with(&self, settings: &[(&str, &str)]) -> (Server, String) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
@@ -125,6 +130,7 @@ impl Env {
                 "--public-url",
                 &base,
             ])
+            .envs(settings.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -6,6 +6,7 @@ mod helpers;
 mod idp;
 mod migrate;
 mod saml;
+mod schedule;
 mod serve;
 mod sessions;
 mod users;
