@@ -26,3 +26,4 @@ completions:
 bench: setup
 	cargo bench --bench hot_paths
 	cargo bench --bench saml_login
+	cargo bench --bench readyz_under_signups
