@@ -30,7 +30,9 @@ async fn run(label: &str, url: String, dir: &std::path::Path) {
     let signup = |email: String| {
         client
             .post(format!("{base}/signup"))
-            .json(&serde_json::json!({ "email": email, "password": "bench-password-1", "name": "B" }))
+            .json(
+                &serde_json::json!({ "email": email, "password": "bench-password-1", "name": "B" }),
+            )
             .send()
     };
     let first = signup("taken@example.com".into()).await.expect("signup");

@@ -158,9 +158,9 @@ impl Mail {
 /// A duration as mail text says it: "24 hours", "30 minutes", "7 days".
 pub fn human(d: Duration) -> String {
     let secs = d.as_secs();
-    let (n, unit) = if secs >= 86_400 && secs % 86_400 == 0 {
+    let (n, unit) = if secs >= 86_400 && secs.is_multiple_of(86_400) {
         (secs / 86_400, "day")
-    } else if secs >= 3600 && secs % 3600 == 0 {
+    } else if secs >= 3600 && secs.is_multiple_of(3600) {
         (secs / 3600, "hour")
     } else if secs >= 60 {
         (secs.div_ceil(60), "minute")

@@ -91,16 +91,30 @@ pub async fn create(
     create_in_state(db, config, user_id, method, client, now, false).await
 }
 
-/// Creates a login that waits for its second factor (`two_factor::complete_login` finishes it).
-pub async fn create_pending(
-    db: &impl ConnectionTrait,
-    config: &Config,
+/// The first step of a login succeeded and the account has a second factor: creates the session
+/// that can only finish the login (`two_factor::complete_login`) and audits it with `detail`.
+pub async fn second_factor_due(
+    ctx: &AppContext,
     user_id: &str,
     method: AuthMethod,
     client: &ClientInfo,
     now: DateTime<Utc>,
+    mut detail: serde_json::Value,
 ) -> Result<NewSession> {
-    create_in_state(db, config, user_id, method, client, now, true).await
+    let new = create_in_state(&ctx.db, &ctx.config, user_id, method, client, now, true).await?;
+    detail["sessionId"] = json!(new.session.id);
+    detail["method"] = json!(method.as_str());
+    audit::record(
+        &ctx.db,
+        now,
+        &Actor::User(user_id.to_owned()),
+        "login_second_factor_due",
+        Some(user_id),
+        Some(client),
+        detail,
+    )
+    .await?;
+    Ok(new)
 }
 
 async fn create_in_state(
@@ -308,26 +322,8 @@ pub async fn login(
             .await?;
     }
     if user.totp_enabled_at.is_some() {
-        let new = create_in_state(
-            &ctx.db,
-            &ctx.config,
-            &user.id,
-            AuthMethod::Password,
-            client,
-            now,
-            true,
-        )
-        .await?;
-        audit::record(
-            &ctx.db,
-            now,
-            &Actor::User(user.id.clone()),
-            "login_second_factor_due",
-            Some(&user.id),
-            Some(client),
-            json!({ "sessionId": new.session.id }),
-        )
-        .await?;
+        let new =
+            second_factor_due(ctx, &user.id, AuthMethod::Password, client, now, json!({})).await?;
         return Ok(LoginOutcome {
             user,
             session: new,

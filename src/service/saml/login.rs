@@ -582,23 +582,13 @@ async fn verify_and_sign_in(
             .as_deref()
             .is_some_and(|c| super::mfa_contexts_of(&provider).iter().any(|t| t == c));
         if !trusted {
-            let session = sessions::create_pending(
-                &ctx.db,
-                &ctx.config,
+            let session = sessions::second_factor_due(
+                ctx,
                 &user.id,
                 AuthMethod::Sso,
                 client,
                 now,
-            )
-            .await?;
-            audit::record(
-                &ctx.db,
-                now,
-                &Actor::User(user.id.clone()),
-                "login_second_factor_due",
-                Some(&user.id),
-                Some(client),
-                json!({ "sessionId": session.session.id, "method": AuthMethod::Sso.as_str(), "provider": provider.name, "authnContext": context }),
+                json!({ "provider": provider.name, "authnContext": context }),
             )
             .await?;
             return Ok(Completed {
