@@ -583,6 +583,9 @@ impl Config {
         if self.session.max_per_user == 0 {
             return Err("session.max_per_user must be at least 1".into());
         }
+        if self.two_factor.max_pending_logins == 0 {
+            return Err("two_factor.max_pending_logins must be at least 1".into());
+        }
         if self.session.idle_timeout.is_zero() || self.session.absolute_timeout.is_zero() {
             return Err(
                 "session.idle_timeout and session.absolute_timeout must be longer than 0s".into(),

@@ -19,7 +19,7 @@ impl MailCommand {
     pub async fn run(self, ctx: &AppContext, global: &GlobalArgs) -> anyhow::Result<()> {
         match self {
             Self::Deliver => {
-                let report = outbox::drain(ctx, ctx.now(), 1000).await?;
+                let report = outbox::drain(ctx, 1000).await?;
                 let backlog = outbox::backlog(ctx).await?;
                 match global.output {
                     Output::Json => output::json(&serde_json::json!({
@@ -57,7 +57,7 @@ impl MailCommand {
 /// `verification resend` does not wait for `serve`. What cannot go out now stays queued, and
 /// stderr says so; stdout stays the command's answer.
 pub async fn flush(ctx: &AppContext) {
-    match outbox::drain(ctx, ctx.now(), 10).await {
+    match outbox::drain(ctx, 10).await {
         Ok(report) if report.retrying + report.given_up > 0 => eprintln!(
             "warning: {} mail(s) could not be delivered now; they stay queued, and `authctl serve` or `authctl mail deliver` sends them later",
             report.retrying + report.given_up

@@ -120,8 +120,9 @@ pub async fn cancel_email_change_page(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Cancel the email change</title></head>\
          <body><h1>Cancel the change of your email address?</h1>\
          <p>Someone asked to move your account to another address. If this was not you, cancel it, then change your password and sign out everywhere else.</p>\
-         <form method=\"post\" action=\"/cancel-email-change\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+         <form method=\"post\" action=\"{}/cancel-email-change\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
          <button type=\"submit\">Cancel the change</button></form></body></html>",
+        html_attr(&ctx.config.public_base()),
         html_attr(&token)
     )))
 }

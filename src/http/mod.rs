@@ -196,6 +196,7 @@ pub fn metrics_router(ctx: AppContext, counters: metrics::Counters) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(metrics::metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(counters))
         .with_state(ctx)
 }

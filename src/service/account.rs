@@ -2,13 +2,10 @@
 //! password (with the current one) and a forgotten password (a mailed single-use link).
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr, TransactionTrait};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use crate::clock::span;
 use crate::context::AppContext;
 use crate::domain::{self, Email, NewPassword};
 use crate::entity::{user, verification_token};
@@ -409,17 +406,9 @@ pub async fn request_reset(
     if user.password_hash.is_none() || user.disabled_at.is_some() {
         return Ok(());
     }
-    let recent = verification_token::Entity::find()
-        .filter(verification_token::Column::UserId.eq(user.id.as_str()))
-        .filter(verification_token::Column::Purpose.eq(PASSWORD_RESET))
-        .filter(
-            verification_token::Column::CreatedAt
-                .gt(now - span(ctx.config.password_reset.resend_interval)),
-        )
-        .order_by_desc(verification_token::Column::CreatedAt)
-        .one(&ctx.db)
-        .await?;
-    if recent.is_some() {
+    // One statement claims the mail, so parallel requests for one address send one.
+    let interval = ctx.config.password_reset.resend_interval;
+    if !throttle::once_per(&ctx.db, throttle::reset_mail_key(&user.id), interval, now).await? {
         return Ok(());
     }
     // Only the newest link works.

@@ -454,7 +454,10 @@ async fn delete_account(
         Email::parse(&user.email)
             .map(|e| super::throttle::account_key(&e))
             .unwrap_or_default(),
-        format!("2fa:{}", user.id),
+        super::throttle::second_factor_bucket(&ctx.config.throttle, &user.id)
+            .key()
+            .to_owned(),
+        super::throttle::reset_mail_key(&user.id),
     ];
     let throttles = login_throttle::Entity::delete_many()
         .filter(login_throttle::Column::Key.is_in(keys))

@@ -77,8 +77,11 @@ pub struct Delivery {
     pub given_up: u64,
 }
 
-/// Delivers up to `limit` mails that are due.
-pub async fn deliver_due(ctx: &AppContext, now: DateTime<Utc>, limit: u64) -> Result<Delivery> {
+/// Delivers up to `limit` mails that are due. The time is read from the context's clock for every
+/// mail, so a claim made late in a long round still holds for its full [`CLAIM`], and a second
+/// worker never takes a mail the first is still sending.
+pub async fn deliver_due(ctx: &AppContext, limit: u64) -> Result<Delivery> {
+    let now = ctx.now();
     let due = mail_outbox::Entity::find()
         .filter(mail_outbox::Column::FailedAt.is_null())
         .filter(mail_outbox::Column::NextAttemptAt.lte(now))
@@ -89,6 +92,7 @@ pub async fn deliver_due(ctx: &AppContext, now: DateTime<Utc>, limit: u64) -> Re
         .await?;
     let mut report = Delivery::default();
     for row in due {
+        let now = ctx.now();
         // The claim: only the worker whose update matched the row as it read it sends the mail.
         let claimed = mail_outbox::Entity::update_many()
             .col_expr(
@@ -119,6 +123,7 @@ pub async fn deliver_due(ctx: &AppContext, now: DateTime<Utc>, limit: u64) -> Re
                 report.sent += 1;
             }
             Err(e) => {
+                let now = ctx.now();
                 let why = reason(&e);
                 let update = mail_outbox::Entity::update_many()
                     .col_expr(mail_outbox::Column::LastError, Expr::value(why.as_str()))
@@ -149,10 +154,10 @@ pub async fn deliver_due(ctx: &AppContext, now: DateTime<Utc>, limit: u64) -> Re
 }
 
 /// Delivers until nothing is due (or `rounds` rounds of 100 have run).
-pub async fn drain(ctx: &AppContext, now: DateTime<Utc>, rounds: usize) -> Result<Delivery> {
+pub async fn drain(ctx: &AppContext, rounds: usize) -> Result<Delivery> {
     let mut total = Delivery::default();
     for _ in 0..rounds {
-        let round = deliver_due(ctx, now, 100).await?;
+        let round = deliver_due(ctx, 100).await?;
         total.sent += round.sent;
         total.retrying += round.retrying;
         total.given_up += round.given_up;
@@ -245,7 +250,7 @@ pub async fn run_worker(ctx: AppContext) {
 }
 
 async fn deliver_logged(ctx: &AppContext) {
-    match drain(ctx, ctx.now(), 10).await {
+    match drain(ctx, 10).await {
         Ok(d) if d != Delivery::default() => tracing::debug!(?d, "mail outbox delivered"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "the mail outbox could not be read; trying again"),

@@ -154,7 +154,7 @@ async fn create_in_state(
     let session = session::Entity::insert(model)
         .exec_with_returning(db)
         .await?;
-    enforce_cap(db, config, user_id, pending, client, now).await?;
+    enforce_cap(db, config, user_id, &session.id, pending, client, now).await?;
     Ok(NewSession {
         token: SecretString::from(token),
         session,
@@ -168,6 +168,7 @@ pub(crate) async fn enforce_cap(
     db: &impl ConnectionTrait,
     config: &Config,
     user_id: &str,
+    keep: &str,
     pending: bool,
     client: &ClientInfo,
     now: DateTime<Utc>,
@@ -177,18 +178,22 @@ pub(crate) async fn enforce_cap(
     } else {
         (ACTIVE, config.session.max_per_user)
     };
+    // The session being signed in (`keep`) always stays; of the others, those that signed in
+    // most recently (a finished second factor counts from when it finished).
     let evicted: Vec<String> = session::Entity::find()
         .select_only()
         .column(session::Column::Id)
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::State.eq(state))
+        .filter(session::Column::Id.ne(keep))
+        .order_by_desc(session::Column::AuthenticatedAt)
         .order_by_desc(session::Column::CreatedAt)
         .order_by_desc(session::Column::Id)
         .into_tuple::<String>()
         .all(db)
         .await?
         .into_iter()
-        .skip(cap as usize)
+        .skip((cap as usize).saturating_sub(1))
         .collect();
     if !evicted.is_empty() {
         session::Entity::delete_many()
@@ -238,12 +243,16 @@ pub async fn login(
     // The attempt is counted before the hash, so a burst cannot outrun the throttle.
     let buckets = throttle::buckets(&ctx.config.throttle, email.as_ref(), client.ip);
     let reservation = throttle::reserve(&ctx.db, &ctx.config.throttle, buckets, now).await?;
-    let found = match &email {
-        Some(email) => super::users::find_by_email(&ctx.db, email).await?,
-        None => None,
+    let checked = async {
+        let found = match &email {
+            Some(email) => super::users::find_by_email(&ctx.db, email).await?,
+            None => None,
+        };
+        let stored = found.as_ref().and_then(|u| u.password_hash.as_deref());
+        let verdict = ctx.hasher.verify(stored, password).await?;
+        Ok::<_, Error>((found, verdict))
     };
-    let stored = found.as_ref().and_then(|u| u.password_hash.as_deref());
-    let verdict = ctx.hasher.verify(stored, password).await?;
+    let ((found, verdict), reservation) = reservation.check(&ctx.db, checked).await?;
 
     let method = AuthMethod::Password.as_str();
     let user = match found {

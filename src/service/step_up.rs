@@ -77,23 +77,40 @@ pub async fn confirm(
         }
         Proof::Code(_) => {}
     }
+    // The attempt is counted before the check, so a burst cannot outrun the throttle. A
+    // password counts against the account like a login; a code against the account's
+    // second-factor bucket, which a correct password does not empty.
     let email = Email::parse(&user.email).ok();
-    // The attempt is counted before the check, so a burst cannot outrun the throttle.
-    let buckets = throttle::buckets(&ctx.config.throttle, email.as_ref(), client.ip);
-    let reservation = throttle::reserve(&ctx.db, &ctx.config.throttle, buckets, now).await?;
-    let (ok, factor) = match proof {
-        Proof::Password(password) => {
-            let verdict = ctx
-                .hasher
-                .verify(user.password_hash.as_deref(), &password)
-                .await?;
-            (verdict != Verified::No, "password")
-        }
-        Proof::Code(code) => (
-            two_factor::verify_totp(ctx, user, &code, now).await?,
-            "totp",
+    let (buckets, clear) = match &proof {
+        Proof::Password(_) => (
+            throttle::buckets(&ctx.config.throttle, email.as_ref(), client.ip),
+            email.as_ref().map(throttle::account_key),
         ),
+        Proof::Code(_) => {
+            let mut buckets = throttle::buckets(&ctx.config.throttle, None, client.ip);
+            let codes = throttle::second_factor_bucket(&ctx.config.throttle, &user.id);
+            let key = codes.key().to_owned();
+            buckets.push(codes);
+            (buckets, Some(key))
+        }
     };
+    let reservation = throttle::reserve(&ctx.db, &ctx.config.throttle, buckets, now).await?;
+    let checked = async {
+        Ok::<_, Error>(match proof {
+            Proof::Password(password) => {
+                let verdict = ctx
+                    .hasher
+                    .verify(user.password_hash.as_deref(), &password)
+                    .await?;
+                (verdict != Verified::No, "password")
+            }
+            Proof::Code(code) => (
+                two_factor::verify_totp(ctx, user, &code, now).await?,
+                "totp",
+            ),
+        })
+    };
+    let ((ok, factor), reservation) = reservation.check(&ctx.db, checked).await?;
     if !ok {
         reservation.failed();
         audit::record(
@@ -112,8 +129,7 @@ pub async fn confirm(
             Error::InvalidCredentials
         });
     }
-    let account = email.as_ref().map(throttle::account_key);
-    reservation.succeeded(&ctx.db, account.as_deref()).await?;
+    reservation.succeeded(&ctx.db, clear.as_deref()).await?;
     open_window(ctx, auth, factor, client, now).await
 }
 

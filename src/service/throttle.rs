@@ -5,8 +5,14 @@
 //! statement counts it and, when the count passes the bucket's allowance, starts the waiting
 //! period in the same statement. A bucket in its waiting period takes no reservation, so of a
 //! burst of parallel requests only the allowance (plus the one that starts the wait) is ever
-//! evaluated. A success gives the reservation back ([`Reservation::succeeded`]); a failure keeps
-//! it, so it counts as the failure.
+//! evaluated. A success gives the reservation back ([`Reservation::succeeded`]), and with it the
+//! wait the attempt started; a failure keeps it, so it counts as the failure. When the work itself
+//! could not be done (a database error) the attempt is given back too ([`Reservation::check`]).
+//! A request dropped half-way (its client went away) keeps its attempt: the work may have been
+//! done, and an attacker must not get the hash for free by hanging up.
+//!
+//! A login reserves in the client's bucket before the account's, so a client in its waiting
+//! period touches no account, and a request refused by one bucket leaves no trace in the other.
 //!
 //! It delays, it never locks anyone out for good: every attempt past the allowance doubles the
 //! wait (from `throttle.base_delay` up to `throttle.max_delay`), and counts older than
@@ -73,17 +79,25 @@ pub fn client_prefix(ip: IpAddr) -> String {
 
 /// The buckets a login attempt (or a re-authentication) counts against.
 pub fn buckets(config: &ThrottleConfig, email: Option<&Email>, ip: Option<IpAddr>) -> Vec<Bucket> {
+    // The client's bucket first: see the module's documentation.
     let mut out = Vec::with_capacity(2);
+    if let Some(ip) = ip {
+        out.push(Bucket::new(ip_key("ip", ip), config.ip_free_failures));
+    }
     if let Some(email) = email {
         out.push(Bucket::new(
             account_key(email),
             config.account_free_failures,
         ));
     }
-    if let Some(ip) = ip {
-        out.push(Bucket::new(ip_key("ip", ip), config.ip_free_failures));
-    }
     out
+}
+
+/// The bucket of second-factor codes (authenticator codes and recovery codes) of one account,
+/// at login and at re-authentication alike. Only a correct code empties it; a correct password
+/// does not.
+pub fn second_factor_bucket(config: &ThrottleConfig, user_id: &str) -> Bucket {
+    Bucket::new(format!("2fa:{user_id}"), config.account_free_failures)
 }
 
 /// Attempts held in their buckets until the outcome is known.
@@ -91,6 +105,9 @@ pub fn buckets(config: &ThrottleConfig, email: Option<&Email>, ip: Option<IpAddr
 #[derive(Debug)]
 pub struct Reservation {
     buckets: Vec<Bucket>,
+    /// When the attempts were counted: a bucket whose last attempt is still this one had no
+    /// wait before it (a waiting bucket takes no reservation), so giving it back ends any wait.
+    at: DateTime<Utc>,
 }
 
 impl Reservation {
@@ -101,7 +118,7 @@ impl Reservation {
             if clear == Some(bucket.key.as_str()) {
                 clear_key(db, &bucket.key).await?;
             } else {
-                refund(db, bucket).await?;
+                refund(db, bucket, self.at).await?;
             }
         }
         Ok(())
@@ -110,6 +127,25 @@ impl Reservation {
     /// The attempt failed: it stays counted. (Dropping the reservation does the same; this
     /// says so where it matters.)
     pub fn failed(self) {}
+
+    /// Runs the check the attempt is for (the hash, the code). When the check itself cannot be
+    /// done (an internal error), the attempt is given back, so a fault of the service costs the
+    /// user nothing; errors of that refund are logged.
+    pub async fn check<T>(
+        self,
+        db: &impl ConnectionTrait,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<(T, Self)> {
+        match work.await {
+            Ok(verdict) => Ok((verdict, self)),
+            Err(e) => {
+                if let Err(refund) = self.succeeded(db, None).await {
+                    tracing::warn!(error = %refund, "a throttle reservation could not be given back");
+                }
+                Err(e)
+            }
+        }
+    }
 }
 
 /// Reserves one attempt in every bucket, or refuses with `Throttled` when any of them is in its
@@ -124,13 +160,16 @@ pub async fn reserve(
     for bucket in buckets {
         if let Err(e) = reserve_one(db, config, &bucket, now).await {
             for done in &held {
-                refund(db, done).await?;
+                refund(db, done, now).await?;
             }
             return Err(e);
         }
         held.push(bucket);
     }
-    Ok(Reservation { buckets: held })
+    Ok(Reservation {
+        buckets: held,
+        at: now,
+    })
 }
 
 /// The end of the wait that the `count`-th attempt in `bucket` starts, if it starts one.
@@ -219,19 +258,25 @@ async fn reserve_one(
     })
 }
 
-/// Gives one reserved attempt back. When the count falls back within the allowance, the wait
-/// that attempt may have started goes too.
-async fn refund(db: &impl ConnectionTrait, bucket: &Bucket) -> Result<()> {
+/// Gives back one attempt reserved at `at`. The wait it may have started goes too: when the count
+/// falls back within the allowance, and when no attempt was counted after it (before it the
+/// bucket was not waiting, or it would not have taken the reservation). The millisecond of slack
+/// covers databases that keep timestamps less precisely than the clock gives them.
+async fn refund(db: &impl ConnectionTrait, bucket: &Bucket, at: DateTime<Utc>) -> Result<()> {
     if !bucket.refundable {
         return Ok(());
     }
     let none: Option<DateTime<Utc>> = None;
     let back = Expr::col(Column::Failures).sub(1);
+    let ends_wait = back
+        .clone()
+        .lte(i64::from(bucket.free))
+        .or(Expr::col(Column::LastFailureAt).lte(at + chrono::TimeDelta::milliseconds(1)));
     login_throttle::Entity::update_many()
-        .col_expr(Column::Failures, back.clone())
+        .col_expr(Column::Failures, back)
         .col_expr(
             Column::BlockedUntil,
-            Expr::case(back.lte(i64::from(bucket.free)), Expr::value(none))
+            Expr::case(ends_wait, Expr::value(none))
                 .finally(Expr::col(Column::BlockedUntil))
                 .into(),
         )
@@ -255,20 +300,57 @@ pub async fn per_ip_per_hour(
     let (Some(ip), true) = (ip, limit > 0) else {
         return Ok(());
     };
-    let hour = Duration::from_secs(3600);
-    let hourly = ThrottleConfig {
-        base_delay: hour,
-        max_delay: hour,
-        reset_after: hour,
-        ..ThrottleConfig::default()
-    };
     let bucket = Bucket {
         key: ip_key(purpose, ip),
         free: limit - 1,
         refundable: false,
     };
-    reserve(db, &hourly, vec![bucket], now).await?.failed();
+    reserve(db, &spaced(Duration::from_secs(3600)), vec![bucket], now)
+        .await?
+        .failed();
     Ok(())
+}
+
+/// Whether the thing named by `key` may happen now, at most once per `interval` (e.g. one reset
+/// mail per address and `password_reset.resend_interval`). One atomic statement decides, so of
+/// parallel requests exactly one is told yes, on every replica.
+pub async fn once_per(
+    db: &impl ConnectionTrait,
+    key: String,
+    interval: Duration,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    if interval.is_zero() {
+        return Ok(true);
+    }
+    let bucket = Bucket {
+        key,
+        free: 0,
+        refundable: false,
+    };
+    match reserve(db, &spaced(interval), vec![bucket], now).await {
+        Ok(reservation) => {
+            reservation.failed();
+            Ok(true)
+        }
+        Err(Error::Throttled { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Buckets whose every wait is `interval`, and whose count is forgotten after it.
+fn spaced(interval: Duration) -> ThrottleConfig {
+    ThrottleConfig {
+        base_delay: interval,
+        max_delay: interval,
+        reset_after: interval,
+        ..ThrottleConfig::default()
+    }
+}
+
+/// The key under which reset mails of one account are spaced.
+pub fn reset_mail_key(user_id: &str) -> String {
+    format!("reset-mail:{user_id}")
 }
 
 /// Clears one bucket (e.g. second-factor failures after a correct code).

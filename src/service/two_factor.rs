@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::password::Verified;
 
 use super::sessions::{self, Authenticated};
-use super::throttle::{self, Bucket};
+use super::throttle;
 use super::{Actor, ClientInfo, audit, history, outbox};
 
 /// How many recovery codes a user gets.
@@ -388,17 +388,20 @@ pub async fn complete_login(
             "this session is already signed in",
         ));
     }
-    let key = format!("2fa:{}", user.id);
-    let bucket = Bucket::new(key.clone(), ctx.config.throttle.account_free_failures);
+    let bucket = throttle::second_factor_bucket(&ctx.config.throttle, &user.id);
+    let key = bucket.key().to_owned();
     // Counted before the code is checked, so parallel guesses cannot outrun the limit.
     let reservation = throttle::reserve(&ctx.db, &ctx.config.throttle, vec![bucket], now).await?;
-    let (ok, kind) = match &factor {
-        SecondFactor::Code(code) => (verify_totp(ctx, user, code, now).await?, "totp"),
-        SecondFactor::RecoveryCode(code) => (
-            use_recovery_code(ctx, user, code, now).await?,
-            "recovery_code",
-        ),
+    let checked = async {
+        Ok::<_, Error>(match &factor {
+            SecondFactor::Code(code) => (verify_totp(ctx, user, code, now).await?, "totp"),
+            SecondFactor::RecoveryCode(code) => (
+                use_recovery_code(ctx, user, code, now).await?,
+                "recovery_code",
+            ),
+        })
     };
+    let ((ok, kind), reservation) = reservation.check(&ctx.db, checked).await?;
     if !ok {
         reservation.failed();
         let attempt = history::Attempt {
@@ -441,7 +444,16 @@ pub async fn complete_login(
         ));
     }
     // Now a real session: it counts toward `session.max_per_user`.
-    sessions::enforce_cap(&ctx.db, &ctx.config, &user.id, false, client, now).await?;
+    sessions::enforce_cap(
+        &ctx.db,
+        &ctx.config,
+        &user.id,
+        &auth.session.id,
+        false,
+        client,
+        now,
+    )
+    .await?;
     let mut session = auth.session.clone();
     session.state = sessions::ACTIVE.to_owned();
     let token = super::step_up::rotate_or_fail(ctx, auth, now).await?;

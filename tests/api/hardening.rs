@@ -9,7 +9,8 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, assert_error, body, enrolled, link_in, totp_code, wait_for_subject,
+    Backend, PASSWORD, TestApp, assert_error, body, enrolled, link_in, mails_with_subject,
+    totp_code, wait_for_subject,
 };
 use crate::on_every_backend;
 
@@ -20,6 +21,11 @@ on_every_backend!(
     hourly_per_ip_limits_hold_under_a_burst,
     ipv6_clients_are_limited_per_64,
     a_success_gives_its_reservation_back,
+    a_success_after_the_allowance_leaves_no_wait_behind,
+    a_client_in_its_wait_touches_no_account,
+    a_correct_password_does_not_reset_the_count_of_wrong_codes,
+    parallel_reset_requests_send_one_mail,
+    finishing_a_second_factor_never_evicts_the_session_it_finishes,
     a_password_reset_ends_api_keys_and_pending_email_changes,
     a_password_change_and_signing_out_elsewhere_cancel_a_pending_email_change,
     the_old_address_can_cancel_a_pending_change,
@@ -228,6 +234,182 @@ async fn a_success_gives_its_reservation_back(backend: Backend) {
     .await;
 }
 
+/// A login from `ip` (the test trusts the loopback proxy).
+async fn login_from(app: &TestApp, ip: &str, email: &str, password: &str) -> StatusCode {
+    TestApp::browser()
+        .post(app.url("/login"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+fn behind_proxy(c: &mut authctl::config::Config) {
+    c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+}
+
+async fn a_success_after_the_allowance_leaves_no_wait_behind(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        behind_proxy(c);
+        c.throttle.ip_free_failures = 3;
+        c.throttle.account_free_failures = 100;
+    })
+    .await;
+    app.verified_user("busy@example.com").await;
+    let ip = "198.51.100.7";
+    for _ in 0..4 {
+        let status = login_from(&app, ip, "busy@example.com", "wrong-password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // The fourth failure started a wait; once it is over, the client is past its allowance and
+    // each attempt starts a wait of its own, but a correct password gives its wait back.
+    app.clock.advance(Duration::from_secs(2));
+    for _ in 0..3 {
+        assert_eq!(
+            login_from(&app, ip, "busy@example.com", PASSWORD).await,
+            StatusCode::OK
+        );
+    }
+}
+
+async fn a_client_in_its_wait_touches_no_account(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        behind_proxy(c);
+        c.throttle.ip_free_failures = 1;
+        c.throttle.account_free_failures = 2;
+    })
+    .await;
+    app.verified_user("victim@example.com").await;
+    // Three clients fail once each on the victim: the third failure starts the account's wait.
+    for ip in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
+        let status = login_from(&app, ip, "victim@example.com", "wrong-password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    app.clock.advance(Duration::from_secs(2));
+    // An attacker's client uses up its own allowance on another address...
+    let attacker = "203.0.113.9";
+    for _ in 0..2 {
+        let status = login_from(&app, attacker, "nobody@example.com", "wrong-password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // ...and is refused on the victim before the victim's account is counted...
+    assert_eq!(
+        login_from(&app, attacker, "victim@example.com", "wrong-password").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...so the victim, past the allowance but out of the wait, still signs in.
+    assert_eq!(
+        login_from(&app, "192.0.2.50", "victim@example.com", PASSWORD).await,
+        StatusCode::OK
+    );
+}
+
+async fn a_correct_password_does_not_reset_the_count_of_wrong_codes(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.throttle.ip_free_failures = 1000).await;
+    let (secret, _) = enrolled(&app, "guess@example.com").await;
+    let free = app.ctx.config.throttle.account_free_failures as usize;
+    let right = totp_code(&secret, app.clock_now());
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let confirm = |code: &str| {
+        app.client
+            .post(app.url("/auth/confirm"))
+            .json(&json!({ "code": code }))
+            .send()
+    };
+    for _ in 0..=free {
+        let response = confirm(wrong).await.expect("request");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_error(
+        confirm(wrong).await.expect("request"),
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    )
+    .await;
+    // The password (which an attacker guessing codes may well have) signs in again and again;
+    // the count of wrong codes stays.
+    for _ in 0..3 {
+        let response = app
+            .login(&TestApp::browser(), "guess@example.com", PASSWORD)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_error(
+        confirm(wrong).await.expect("request"),
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    )
+    .await;
+}
+
+async fn parallel_reset_requests_send_one_mail(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.password_reset.ip_limit_per_hour = 1000).await;
+    app.verified_user("reset-burst@example.com").await;
+
+    let statuses = burst(50, |_| {
+        TestApp::browser()
+            .post(app.url("/password-reset"))
+            .json(&json!({ "email": "reset-burst@example.com" }))
+    })
+    .await;
+
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::ACCEPTED),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        mails_with_subject(&app, "Reset your password").await.len(),
+        1
+    );
+    let tokens = authctl::entity::verification_token::Entity::find()
+        .filter(authctl::entity::verification_token::Column::Purpose.eq("password_reset"))
+        .count(&app.ctx.db)
+        .await
+        .expect("count");
+    assert_eq!(tokens, 1);
+    assert_eq!(audited(&app, "password_reset_requested").await, 1);
+}
+
+async fn finishing_a_second_factor_never_evicts_the_session_it_finishes(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.session.max_per_user = 1).await;
+    let (secret, _) = enrolled(&app, "one@example.com").await;
+    let finish = |device: &Client| {
+        device
+            .post(app.url("/login/2fa"))
+            .json(&json!({ "code": totp_code(&secret, app.clock_now()) }))
+            .send()
+    };
+    // A login waits for its code while another device signs in completely.
+    let early = TestApp::browser();
+    let response = app.login(&early, "one@example.com", PASSWORD).await;
+    assert_eq!(body(response).await["twoFactorRequired"], true);
+    let later = TestApp::browser();
+    app.login(&later, "one@example.com", PASSWORD).await;
+    assert_eq!(
+        finish(&later).await.expect("request").status(),
+        StatusCode::OK
+    );
+    // The early login finishes last: it is the newest sign-in, so the other device's session
+    // makes room for it, however old the early one's row is.
+    app.clock.advance(Duration::from_secs(30));
+    assert_eq!(
+        finish(&early).await.expect("request").status(),
+        StatusCode::OK
+    );
+    let me = |device: &Client| device.get(app.url("/me")).send();
+    assert_eq!(me(&early).await.expect("request").status(), StatusCode::OK);
+    assert_eq!(
+        me(&later).await.expect("request").status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 /// Asks for an address change (with step-up); returns the confirmation link and the cancel link.
 async fn request_change(app: &TestApp, client: &Client, to: &str, nth: usize) -> (String, String) {
     let confirm = client
@@ -355,15 +537,21 @@ async fn the_old_address_can_cancel_a_pending_change(backend: Backend) {
             .starts_with("text/html")
     );
     let html = page.text().await.expect("text");
-    assert!(
-        html.contains("<form method=\"post\" action=\"/cancel-email-change\""),
-        "{html}"
+    // The form posts back under the public URL (a base path included).
+    let action = format!(
+        "<form method=\"post\" action=\"{}/cancel-email-change\"",
+        app.ctx.config.public_base()
     );
-    // The button posts the form.
+    assert!(html.contains(&action), "{html}");
+    // The button posts the form (a media type is case-insensitive).
     let token = TestApp::token_of(&cancel_link);
     let response = scanner
         .post(app.url("/cancel-email-change"))
-        .form(&[("token", token.as_str())])
+        .header(
+            "content-type",
+            "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+        )
+        .body(format!("token={token}"))
         .send()
         .await
         .expect("request");
@@ -562,6 +750,12 @@ async fn metrics_can_be_served_on_a_listener_of_their_own(backend: Backend) {
         .await
         .expect("request");
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    let posted = Client::new()
+        .post(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("request");
+    assert_error(posted, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 }
 
 async fn the_document_lists_what_the_extractors_answer(backend: Backend) {

@@ -244,7 +244,7 @@ impl TestApp {
     /// Delivers every queued mail now, as `serve`'s worker would: after it the mail folder
     /// holds every mail the requests so far caused, and nothing more is on its way.
     pub async fn deliver_mail(&self) -> authctl::service::outbox::Delivery {
-        authctl::service::outbox::drain(&self.ctx, self.clock_now(), 100)
+        authctl::service::outbox::drain(&self.ctx, 100)
             .await
             .expect("deliver the outbox")
     }
