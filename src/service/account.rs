@@ -69,16 +69,12 @@ pub async fn request_email_change(
     let base = ctx.config.public_base();
     let link = format!("{base}/confirm-email-change?token={token}");
     let cancel_link = format!("{base}/cancel-email-change?token={cancel}");
-    audit::record(
-        &txn,
-        now,
-        &Actor::User(user.id.clone()),
-        "email_change_requested",
-        Some(&user.id),
-        Some(client),
-        json!({ "from": user.email, "to": new.as_str() }),
-    )
-    .await?;
+    audit::Event::new(&Actor::User(user.id.clone()), "email_change_requested")
+        .user(&user.id)
+        .client(client)
+        .detail(json!({ "from": user.email, "to": new.as_str() }))
+        .record(&txn, now)
+        .await?;
     let ttl = crate::mail::human(ctx.config.email_change.token_ttl);
     let confirm = Mail::link(
         "email_change",
@@ -132,16 +128,12 @@ async fn cancel_pending_change(
 ) -> Result<bool> {
     let cancelled = discard_email_change(db, user_id).await?;
     if cancelled {
-        audit::record(
-            db,
-            now,
-            actor,
-            "email_change_cancelled",
-            Some(user_id),
-            client,
-            json!({ "reason": reason }),
-        )
-        .await?;
+        audit::Event::new(actor, "email_change_cancelled")
+            .user(user_id)
+            .maybe_client(client)
+            .detail(json!({ "reason": reason }))
+            .record(db, now)
+            .await?;
     }
     Ok(cancelled)
 }
@@ -224,16 +216,12 @@ pub async fn confirm_email_change(
         }
         Err(e) => return Err(e.into()),
     }
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(user.id.clone()),
-        "email_changed",
-        Some(&user.id),
-        Some(client),
-        json!({ "from": user.email, "to": row.email }),
-    )
-    .await?;
+    audit::Event::new(&Actor::User(user.id.clone()), "email_changed")
+        .user(&user.id)
+        .client(client)
+        .detail(json!({ "from": user.email, "to": row.email }))
+        .record(&ctx.db, now)
+        .await?;
     verification::discard(&ctx.db, CANCEL_EMAIL_CHANGE, &user.id).await?;
     let notice = format!(
         "Your account's address was changed to {}. If this was not you, contact support at once.",
@@ -273,16 +261,12 @@ pub async fn change_password(
         .await?
         == Verified::No
     {
-        audit::record(
-            &ctx.db,
-            now,
-            &Actor::User(user.id.clone()),
-            "password_change_failed",
-            Some(&user.id),
-            Some(client),
-            json!({ "reason": "wrong_current_password" }),
-        )
-        .await?;
+        audit::Event::new(&Actor::User(user.id.clone()), "password_change_failed")
+            .user(&user.id)
+            .client(client)
+            .detail(json!({ "reason": "wrong_current_password" }))
+            .record(&ctx.db, now)
+            .await?;
         return Err(Error::forbidden(
             "invalid_current_password",
             "the current password is not correct",
@@ -312,16 +296,12 @@ pub async fn change_password(
     )
     .await?;
     let token = super::step_up::rotate_or_fail(ctx, auth, now).await?;
-    audit::record(
-        &ctx.db,
-        now,
-        &actor,
-        "password_changed",
-        Some(&user.id),
-        Some(client),
-        json!({ "sessionsEnded": ended }),
-    )
-    .await?;
+    audit::Event::new(&actor, "password_changed")
+        .user(&user.id)
+        .client(client)
+        .detail(json!({ "sessionsEnded": ended }))
+        .record(&ctx.db, now)
+        .await?;
     outbox::notice(
         ctx,
         &ctx.db,
@@ -424,16 +404,11 @@ pub async fn request_reset(
     )
     .await?;
     let link = format!("{}/reset-password?token={token}", ctx.config.public_base());
-    audit::record(
-        &txn,
-        now,
-        &Actor::Anonymous,
-        "password_reset_requested",
-        Some(&user.id),
-        Some(client),
-        json!({}),
-    )
-    .await?;
+    audit::Event::new(&Actor::Anonymous, "password_reset_requested")
+        .user(&user.id)
+        .client(client)
+        .record(&txn, now)
+        .await?;
     let ttl = crate::mail::human(ctx.config.password_reset.token_ttl);
     let paragraph = format!(
         "Someone asked to reset your password. Open this link to choose a new one; it works once and expires in {ttl}. If this was not you, ignore this mail."
@@ -484,16 +459,12 @@ pub async fn confirm_reset(
     )
     .await?;
     throttle::clear_account(&ctx.db, &email).await?;
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::Anonymous,
-        "password_reset",
-        Some(&user.id),
-        Some(client),
-        json!({ "sessionsEnded": ended, "apiKeysRevoked": keys }),
-    )
-    .await?;
+    audit::Event::new(&Actor::Anonymous, "password_reset")
+        .user(&user.id)
+        .client(client)
+        .detail(json!({ "sessionsEnded": ended, "apiKeysRevoked": keys }))
+        .record(&ctx.db, now)
+        .await?;
     let keys_text = if keys > 0 {
         format!(" Your {keys} API key(s) were revoked too; create new ones where you need them.")
     } else {

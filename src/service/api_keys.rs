@@ -97,16 +97,12 @@ pub async fn create(
     let row = api_key::Entity::insert(model)
         .exec_with_returning(&ctx.db)
         .await?;
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(user_id.to_owned()),
-        "api_key_created",
-        Some(user_id),
-        Some(client),
-        json!({ "keyId": row.id, "name": row.name }),
-    )
-    .await?;
+    audit::Event::new(&Actor::User(user_id.to_owned()), "api_key_created")
+        .user(user_id)
+        .client(client)
+        .detail(json!({ "keyId": row.id, "name": row.name }))
+        .record(&ctx.db, now)
+        .await?;
     Ok((row.into(), key))
 }
 
@@ -136,16 +132,11 @@ pub async fn revoke(
     api_key::Entity::delete_by_id(key.id.clone())
         .exec(&ctx.db)
         .await?;
-    audit::record(
-        &ctx.db,
-        now,
-        actor,
-        "api_key_revoked",
-        Some(&key.user_id),
-        None,
-        json!({ "keyId": key.id, "name": key.name }),
-    )
-    .await?;
+    audit::Event::new(actor, "api_key_revoked")
+        .user(&key.user_id)
+        .detail(json!({ "keyId": key.id, "name": key.name }))
+        .record(&ctx.db, now)
+        .await?;
     Ok(key.into())
 }
 

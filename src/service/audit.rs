@@ -47,28 +47,69 @@ impl Actor {
     }
 }
 
-/// Writes one audit row. `detail` must never hold a secret.
-pub async fn record(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    actor: &Actor,
-    action: &str,
-    user_id: Option<&str>,
-    client: Option<&ClientInfo>,
+/// One audit row to write:
+/// `audit::Event::new(&actor, "login").user(&id).client(client).detail(json!({..})).record(db, now)`.
+/// `detail` must never hold a secret.
+#[must_use = "an audit event is written by `record`"]
+#[derive(Debug)]
+pub struct Event<'a> {
+    actor: &'a Actor,
+    action: &'a str,
+    user_id: Option<&'a str>,
+    client: Option<&'a ClientInfo>,
     detail: Value,
-) -> Result<()> {
-    audit_log::Entity::insert(audit_log::ActiveModel {
-        at: Set(now),
-        actor: Set(actor.label()),
-        action: Set(action.to_owned()),
-        user_id: Set(user_id.map(str::to_owned)),
-        ip: Set(client.and_then(ClientInfo::ip_string)),
-        detail: Set((!detail.is_null()).then(|| detail.to_string())),
-        ..Default::default()
-    })
-    .exec(db)
-    .await?;
-    Ok(())
+}
+
+impl<'a> Event<'a> {
+    pub fn new(actor: &'a Actor, action: &'a str) -> Self {
+        Self {
+            actor,
+            action,
+            user_id: None,
+            client: None,
+            detail: Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    /// The account the event is about.
+    pub fn user(self, id: &'a str) -> Self {
+        self.maybe_user(Some(id))
+    }
+
+    pub fn maybe_user(mut self, id: Option<&'a str>) -> Self {
+        self.user_id = id;
+        self
+    }
+
+    /// The request the event came from (its IP is kept).
+    pub fn client(self, client: &'a ClientInfo) -> Self {
+        self.maybe_client(Some(client))
+    }
+
+    pub fn maybe_client(mut self, client: Option<&'a ClientInfo>) -> Self {
+        self.client = client;
+        self
+    }
+
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub async fn record(self, db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<()> {
+        audit_log::Entity::insert(audit_log::ActiveModel {
+            at: Set(now),
+            actor: Set(self.actor.label()),
+            action: Set(self.action.to_owned()),
+            user_id: Set(self.user_id.map(str::to_owned)),
+            ip: Set(self.client.and_then(ClientInfo::ip_string)),
+            detail: Set((!self.detail.is_null()).then(|| self.detail.to_string())),
+            ..Default::default()
+        })
+        .exec(db)
+        .await?;
+        Ok(())
+    }
 }
 
 /// One audit entry as shown to operators.

@@ -164,16 +164,12 @@ pub async fn schedule(
         .exec(&txn)
         .await?
         .rows_affected;
-    audit::record(
-        &txn,
-        now,
-        actor,
-        "deletion_scheduled",
-        Some(&user.id),
-        client,
-        json!({ "scheduledFor": due, "credentialsEnded": ended }),
-    )
-    .await?;
+    audit::Event::new(actor, "deletion_scheduled")
+        .user(&user.id)
+        .maybe_client(client)
+        .detail(json!({ "scheduledFor": due, "credentialsEnded": ended }))
+        .record(&txn, now)
+        .await?;
     let days = days_remaining(due, now);
     let text = format!(
         "Your account is scheduled for deletion on {} ({days} days from now). Until then you can sign in and cancel: POST /me/delete/cancel. After that date it is deleted for good.",
@@ -233,16 +229,11 @@ pub async fn cancel(
             )),
         };
     }
-    audit::record(
-        &ctx.db,
-        now,
-        actor,
-        "deletion_cancelled",
-        Some(user_id),
-        client,
-        json!({}),
-    )
-    .await?;
+    audit::Event::new(actor, "deletion_cancelled")
+        .user(user_id)
+        .maybe_client(client)
+        .record(&ctx.db, now)
+        .await?;
     if let Some(user) = user::Entity::find_by_id(user_id.to_owned())
         .one(&ctx.db)
         .await?
@@ -482,16 +473,10 @@ async fn delete_account(
     .exec(&txn)
     .await?;
     let pseudonym = pseudonym(&user.id);
-    audit::record(
-        &txn,
-        now,
-        &Actor::System,
-        "account_deleted",
-        Some(&pseudonym),
-        None,
-        json!({}),
-    )
-    .await?;
+    audit::Event::new(&Actor::System, "account_deleted")
+        .user(&pseudonym)
+        .record(&txn, now)
+        .await?;
     txn.commit().await?;
     Ok(Some(report))
 }

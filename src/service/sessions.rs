@@ -104,16 +104,12 @@ pub async fn second_factor_due(
     let new = create_in_state(&ctx.db, &ctx.config, user_id, method, client, now, true).await?;
     detail["sessionId"] = json!(new.session.id);
     detail["method"] = json!(method.as_str());
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(user_id.to_owned()),
-        "login_second_factor_due",
-        Some(user_id),
-        Some(client),
-        detail,
-    )
-    .await?;
+    audit::Event::new(&Actor::User(user_id.to_owned()), "login_second_factor_due")
+        .user(user_id)
+        .client(client)
+        .detail(detail)
+        .record(&ctx.db, now)
+        .await?;
     Ok(new)
 }
 
@@ -200,16 +196,12 @@ pub(crate) async fn enforce_cap(
             .filter(session::Column::Id.is_in(evicted.clone()))
             .exec(db)
             .await?;
-        audit::record(
-            db,
-            now,
-            &Actor::System,
-            "sessions_evicted",
-            Some(user_id),
-            Some(client),
-            json!({ "sessionIds": evicted, "limit": cap, "state": state }),
-        )
-        .await?;
+        audit::Event::new(&Actor::System, "sessions_evicted")
+            .user(user_id)
+            .client(client)
+            .detail(json!({ "sessionIds": evicted, "limit": cap, "state": state }))
+            .record(db, now)
+            .await?;
     }
     Ok(())
 }
@@ -276,15 +268,7 @@ pub async fn login(
             }
             // The attempted address is kept only when it is a well-formed address (never free
             // text, which may be a password typed into the wrong field).
-            audit::record(
-                &ctx.db,
-                now,
-                &Actor::Anonymous,
-                "login_failed",
-                other.as_ref().map(|u| u.id.as_str()),
-                Some(client),
-                json!({ "method": method, "reason": reason, "email": email.as_ref().map(Email::as_str) }),
-            )
+            audit::Event::new(&Actor::Anonymous, "login_failed").maybe_user(other.as_ref().map(|u| u.id.as_str())).client(client).detail(json!({ "method": method, "reason": reason, "email": email.as_ref().map(Email::as_str) })).record(&ctx.db, now)
             .await?;
             return Err(Error::InvalidCredentials);
         }
@@ -306,16 +290,12 @@ pub async fn login(
             now,
         )
         .await?;
-        audit::record(
-            &ctx.db,
-            now,
-            &Actor::Anonymous,
-            "login_failed",
-            Some(&user.id),
-            Some(client),
-            json!({ "method": method, "reason": reason }),
-        )
-        .await?;
+        audit::Event::new(&Actor::Anonymous, "login_failed")
+            .user(&user.id)
+            .client(client)
+            .detail(json!({ "method": method, "reason": reason }))
+            .record(&ctx.db, now)
+            .await?;
         return Err(Error::forbidden(
             "account_disabled",
             "this account has been disabled; contact an administrator",
@@ -385,27 +365,19 @@ pub(crate) async fn record_login(
     };
     history::record(&ctx.db, attempt, client, now).await?;
     detail["sessionId"] = json!(session.id);
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(user.id.clone()),
-        "login",
-        Some(&user.id),
-        Some(client),
-        detail,
-    )
-    .await?;
-    if new_ip {
-        audit::record(
-            &ctx.db,
-            now,
-            &Actor::System,
-            "new_ip_sign_in",
-            Some(&user.id),
-            Some(client),
-            json!({ "sessionId": session.id, "device": session.device_name }),
-        )
+    audit::Event::new(&Actor::User(user.id.clone()), "login")
+        .user(&user.id)
+        .client(client)
+        .detail(detail)
+        .record(&ctx.db, now)
         .await?;
+    if new_ip {
+        audit::Event::new(&Actor::System, "new_ip_sign_in")
+            .user(&user.id)
+            .client(client)
+            .detail(json!({ "sessionId": session.id, "device": session.device_name }))
+            .record(&ctx.db, now)
+            .await?;
         let mail = Mail::new_sign_in(&user.email, &user.name, session, &ctx.config.public_base());
         super::outbox::queue(ctx, &ctx.db, Some(&user.id), &mail, now).await?;
     }
@@ -451,16 +423,12 @@ pub async fn authenticate(
         session::Entity::delete_by_id(session.id.clone())
             .exec(&ctx.db)
             .await?;
-        audit::record(
-            &ctx.db,
-            now,
-            &Actor::System,
-            "session_token_reused",
-            Some(&user.id),
-            Some(client),
-            json!({ "sessionId": session.id }),
-        )
-        .await?;
+        audit::Event::new(&Actor::System, "session_token_reused")
+            .user(&user.id)
+            .client(client)
+            .detail(json!({ "sessionId": session.id }))
+            .record(&ctx.db, now)
+            .await?;
         return Err(Error::Unauthenticated);
     }
     check_fingerprint(ctx, &mut session, &user, client, now).await?;
@@ -572,16 +540,12 @@ async fn check_fingerprint(
         } else {
             "session_fingerprint_changed"
         };
-        audit::record(
-            &ctx.db,
-            now,
-            &Actor::System,
-            action,
-            Some(&user.id),
-            Some(client),
-            json!({ "sessionId": session.id, "device": session.device_name }),
-        )
-        .await?;
+        audit::Event::new(&Actor::System, action)
+            .user(&user.id)
+            .client(client)
+            .detail(json!({ "sessionId": session.id, "device": session.device_name }))
+            .record(&ctx.db, now)
+            .await?;
         let mail = Mail::fingerprint_alert(&user.email, &user.name, session, revoke);
         super::outbox::queue(ctx, &ctx.db, Some(&user.id), &mail, now).await?;
     }
@@ -672,16 +636,12 @@ pub async fn revoke(
     session::Entity::delete_by_id(session.id.clone())
         .exec(&ctx.db)
         .await?;
-    audit::record(
-        &ctx.db,
-        now,
-        actor,
-        "session_revoked",
-        Some(&session.user_id),
-        client,
-        json!({ "sessionId": session.id, "device": session.device_name }),
-    )
-    .await?;
+    audit::Event::new(actor, "session_revoked")
+        .user(&session.user_id)
+        .maybe_client(client)
+        .detail(json!({ "sessionId": session.id, "device": session.device_name }))
+        .record(&ctx.db, now)
+        .await?;
     Ok(session)
 }
 
@@ -700,16 +660,12 @@ pub async fn revoke_others(
         .exec(&ctx.db)
         .await?
         .rows_affected;
-    audit::record(
-        &ctx.db,
-        now,
-        actor,
-        "sessions_revoked_others",
-        Some(user_id),
-        client,
-        json!({ "kept": keep, "ended": ended }),
-    )
-    .await?;
+    audit::Event::new(actor, "sessions_revoked_others")
+        .user(user_id)
+        .maybe_client(client)
+        .detail(json!({ "kept": keep, "ended": ended }))
+        .record(&ctx.db, now)
+        .await?;
     Ok(ended)
 }
 
@@ -721,16 +677,11 @@ pub async fn revoke_all(
     now: DateTime<Utc>,
 ) -> Result<u64> {
     let ended = revoke_all_for_user(&ctx.db, user_id).await?;
-    audit::record(
-        &ctx.db,
-        now,
-        actor,
-        "sessions_revoked_all",
-        Some(user_id),
-        None,
-        json!({ "ended": ended }),
-    )
-    .await?;
+    audit::Event::new(actor, "sessions_revoked_all")
+        .user(user_id)
+        .detail(json!({ "ended": ended }))
+        .record(&ctx.db, now)
+        .await?;
     Ok(ended)
 }
 
@@ -744,16 +695,12 @@ pub async fn logout(
     session::Entity::delete_by_id(auth.session.id.clone())
         .exec(&ctx.db)
         .await?;
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(auth.user.id.clone()),
-        "logout",
-        Some(&auth.user.id),
-        Some(client),
-        json!({ "sessionId": auth.session.id }),
-    )
-    .await
+    audit::Event::new(&Actor::User(auth.user.id.clone()), "logout")
+        .user(&auth.user.id)
+        .client(client)
+        .detail(json!({ "sessionId": auth.session.id }))
+        .record(&ctx.db, now)
+        .await
 }
 
 /// Ends every session of a user but `keep`, without auditing (the caller audits its action).

@@ -113,16 +113,12 @@ pub async fn confirm(
     let ((ok, factor), reservation) = reservation.check(&ctx.db, checked).await?;
     if !ok {
         reservation.failed();
-        audit::record(
-            &ctx.db,
-            now,
-            &Actor::User(user.id.clone()),
-            "step_up_failed",
-            Some(&user.id),
-            Some(client),
-            json!({ "factor": factor }),
-        )
-        .await?;
+        audit::Event::new(&Actor::User(user.id.clone()), "step_up_failed")
+            .user(&user.id)
+            .client(client)
+            .detail(json!({ "factor": factor }))
+            .record(&ctx.db, now)
+            .await?;
         return Err(if factor == "totp" {
             Error::InvalidCode
         } else {
@@ -156,16 +152,12 @@ pub async fn open_window(
         .await?;
     let token = rotate_or_fail(ctx, auth, now).await?;
     let session = &auth.session;
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(user.id.clone()),
-        "step_up",
-        Some(&user.id),
-        Some(client),
-        json!({ "factor": factor, "sessionId": session.id }),
-    )
-    .await?;
+    audit::Event::new(&Actor::User(user.id.clone()), "step_up")
+        .user(&user.id)
+        .client(client)
+        .detail(json!({ "factor": factor, "sessionId": session.id }))
+        .record(&ctx.db, now)
+        .await?;
     Ok((token, now + span(ctx.config.step_up.window)))
 }
 

@@ -132,16 +132,12 @@ pub async fn enable(
         ));
     }
     let codes = replace_recovery_codes(ctx, &user.id, now).await?;
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(user.id.clone()),
-        "two_factor_enabled",
-        Some(&user.id),
-        Some(client),
-        json!({ "factor": "totp" }),
-    )
-    .await?;
+    audit::Event::new(&Actor::User(user.id.clone()), "two_factor_enabled")
+        .user(&user.id)
+        .client(client)
+        .detail(json!({ "factor": "totp" }))
+        .record(&ctx.db, now)
+        .await?;
     outbox::notice(
         ctx,
         &ctx.db,
@@ -190,16 +186,11 @@ pub async fn disable(
         .filter(recovery_code::Column::UserId.eq(user.id.as_str()))
         .exec(&ctx.db)
         .await?;
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(user.id.clone()),
-        "two_factor_disabled",
-        Some(&user.id),
-        Some(client),
-        json!({}),
-    )
-    .await?;
+    audit::Event::new(&Actor::User(user.id.clone()), "two_factor_disabled")
+        .user(&user.id)
+        .client(client)
+        .record(&ctx.db, now)
+        .await?;
     outbox::notice(
         ctx,
         &ctx.db,
@@ -227,16 +218,11 @@ pub async fn regenerate_recovery_codes(
         ));
     }
     let codes = replace_recovery_codes(ctx, &user.id, now).await?;
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(user.id.clone()),
-        "recovery_codes_regenerated",
-        Some(&user.id),
-        Some(client),
-        json!({}),
-    )
-    .await?;
+    audit::Event::new(&Actor::User(user.id.clone()), "recovery_codes_regenerated")
+        .user(&user.id)
+        .client(client)
+        .record(&ctx.db, now)
+        .await?;
     outbox::notice(
         ctx,
         &ctx.db,
@@ -412,16 +398,12 @@ pub async fn complete_login(
             reason: Some("wrong_second_factor"),
         };
         history::record(&ctx.db, attempt, client, now).await?;
-        audit::record(
-            &ctx.db,
-            now,
-            &Actor::Anonymous,
-            "login_failed",
-            Some(&user.id),
-            Some(client),
-            json!({ "reason": "wrong_second_factor", "factor": kind }),
-        )
-        .await?;
+        audit::Event::new(&Actor::Anonymous, "login_failed")
+            .user(&user.id)
+            .client(client)
+            .detail(json!({ "reason": "wrong_second_factor", "factor": kind }))
+            .record(&ctx.db, now)
+            .await?;
         return Err(Error::InvalidCode);
     }
     reservation.succeeded(&ctx.db, Some(&key)).await?;

@@ -164,16 +164,11 @@ pub async fn signup(
     .await?;
     let txn = ctx.db.begin().await?;
     let user = insert(&txn, prepared, now).await?;
-    audit::record(
-        &txn,
-        now,
-        &Actor::User(user.id.clone()),
-        "signup",
-        Some(&user.id),
-        Some(client),
-        json!({}),
-    )
-    .await?;
+    audit::Event::new(&Actor::User(user.id.clone()), "signup")
+        .user(&user.id)
+        .client(client)
+        .record(&txn, now)
+        .await?;
     let session = sessions::create(
         &txn,
         &ctx.config,
@@ -207,16 +202,11 @@ pub async fn create(
     let prepared = prepare(ctx, new).await?;
     let txn = ctx.db.begin().await?;
     let user = insert(&txn, prepared, now).await?;
-    audit::record(
-        &txn,
-        now,
-        actor,
-        "user_created",
-        Some(&user.id),
-        None,
-        json!({ "verified": verified, "email": user.email }),
-    )
-    .await?;
+    audit::Event::new(actor, "user_created")
+        .user(&user.id)
+        .detail(json!({ "verified": verified, "email": user.email }))
+        .record(&txn, now)
+        .await?;
     txn.commit().await?;
     Ok(user)
 }
@@ -270,16 +260,11 @@ pub async fn mark_verified(
         .filter(user::Column::Id.eq(user.id.as_str()))
         .exec(&ctx.db)
         .await?;
-    audit::record(
-        &ctx.db,
-        now,
-        actor,
-        "email_verified",
-        Some(&user.id),
-        None,
-        json!({ "email": user.email, "via": "operator" }),
-    )
-    .await?;
+    audit::Event::new(actor, "email_verified")
+        .user(&user.id)
+        .detail(json!({ "email": user.email, "via": "operator" }))
+        .record(&ctx.db, now)
+        .await?;
     get_by_email(ctx, raw_email).await
 }
 
@@ -300,16 +285,11 @@ pub async fn disable(
         .exec(&txn)
         .await?;
     let ended = sessions::revoke_all_for_user(&txn, &user.id).await?;
-    audit::record(
-        &txn,
-        now,
-        actor,
-        "user_disabled",
-        Some(&user.id),
-        None,
-        json!({ "sessionsEnded": ended }),
-    )
-    .await?;
+    audit::Event::new(actor, "user_disabled")
+        .user(&user.id)
+        .detail(json!({ "sessionsEnded": ended }))
+        .record(&txn, now)
+        .await?;
     txn.commit().await?;
     Ok((get_by_email(ctx, raw_email).await?, ended))
 }
@@ -331,16 +311,10 @@ pub async fn enable(
         .filter(user::Column::Id.eq(user.id.as_str()))
         .exec(&ctx.db)
         .await?;
-    audit::record(
-        &ctx.db,
-        now,
-        actor,
-        "user_enabled",
-        Some(&user.id),
-        None,
-        json!({}),
-    )
-    .await?;
+    audit::Event::new(actor, "user_enabled")
+        .user(&user.id)
+        .record(&ctx.db, now)
+        .await?;
     get_by_email(ctx, raw_email).await
 }
 
@@ -359,16 +333,12 @@ pub async fn rename(
         .filter(user::Column::Id.eq(user_id))
         .exec(&ctx.db)
         .await?;
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::User(user_id.to_owned()),
-        "profile_updated",
-        Some(user_id),
-        Some(client),
-        json!({ "fields": ["name"] }),
-    )
-    .await?;
+    audit::Event::new(&Actor::User(user_id.to_owned()), "profile_updated")
+        .user(user_id)
+        .client(client)
+        .detail(json!({ "fields": ["name"] }))
+        .record(&ctx.db, now)
+        .await?;
     user::Entity::find_by_id(user_id.to_owned())
         .one(&ctx.db)
         .await?

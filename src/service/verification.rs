@@ -165,16 +165,12 @@ pub async fn confirm(
             .filter(user::Column::Id.eq(user.id.as_str()))
             .exec(&ctx.db)
             .await?;
-        audit::record(
-            &ctx.db,
-            now,
-            &Actor::User(user.id.clone()),
-            "email_verified",
-            Some(&user.id),
-            Some(client),
-            json!({ "email": user.email, "via": "link" }),
-        )
-        .await?;
+        audit::Event::new(&Actor::User(user.id.clone()), "email_verified")
+            .user(&user.id)
+            .client(client)
+            .detail(json!({ "email": user.email, "via": "link" }))
+            .record(&ctx.db, now)
+            .await?;
     }
     user::Entity::find_by_id(user.id)
         .one(&ctx.db)
@@ -218,16 +214,11 @@ pub async fn resend(
         return Ok(Resent::TooSoon);
     }
     issue(ctx, &txn, user, now).await?;
-    audit::record(
-        &txn,
-        now,
-        actor,
-        "verification_resent",
-        Some(&user.id),
-        None,
-        json!({ "email": user.email }),
-    )
-    .await?;
+    audit::Event::new(actor, "verification_resent")
+        .user(&user.id)
+        .detail(json!({ "email": user.email }))
+        .record(&txn, now)
+        .await?;
     txn.commit().await?;
     Ok(Resent::Sent)
 }

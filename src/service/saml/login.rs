@@ -393,16 +393,12 @@ pub async fn refused(
 ) -> Result<Error> {
     let provider_name = shown_provider(provider_name);
     tracing::info!(provider = provider_name, reason, "SAML response refused");
-    audit::record(
-        &ctx.db,
-        now,
-        &Actor::Anonymous,
-        "sso_rejected",
-        user_id,
-        Some(client),
-        json!({ "provider": provider_name, "reason": reason }),
-    )
-    .await?;
+    audit::Event::new(&Actor::Anonymous, "sso_rejected")
+        .maybe_user(user_id)
+        .client(client)
+        .detail(json!({ "provider": provider_name, "reason": reason }))
+        .record(&ctx.db, now)
+        .await?;
     Ok(failed())
 }
 
@@ -935,16 +931,12 @@ async fn resolve_user(
                     user_id: Some(user.id),
                 });
             }
-            audit::record(
-                &txn,
-                now,
-                &Actor::System,
-                "sso_linked",
-                Some(&user.id),
-                Some(client),
-                json!({ "provider": provider.name }),
-            )
-            .await?;
+            audit::Event::new(&Actor::System, "sso_linked")
+                .user(&user.id)
+                .client(client)
+                .detail(json!({ "provider": provider.name }))
+                .record(&txn, now)
+                .await?;
             user
         }
         None => {
@@ -955,15 +947,7 @@ async fn resolve_user(
                 verified: true,
             };
             let user = users::insert(&txn, users::prepare(ctx, new).await?, now).await?;
-            audit::record(
-                &txn,
-                now,
-                &Actor::System,
-                "user_created",
-                Some(&user.id),
-                Some(client),
-                json!({ "verified": true, "email": user.email, "via": "sso", "provider": provider.name }),
-            )
+            audit::Event::new(&Actor::System, "user_created").user(&user.id).client(client).detail(json!({ "verified": true, "email": user.email, "via": "sso", "provider": provider.name })).record(&txn, now)
             .await?;
             user
         }

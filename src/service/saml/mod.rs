@@ -627,16 +627,10 @@ pub async fn add(
         .exec_with_returning(&txn)
         .await?;
     claim_domains(&txn, &id, &domains).await?;
-    audit::record(
-        &txn,
-        now,
-        actor,
-        "saml_provider_added",
-        None,
-        None,
-        json!({ "provider": name, "entityId": provider.entity_id, "domains": domains }),
-    )
-    .await?;
+    audit::Event::new(actor, "saml_provider_added")
+        .detail(json!({ "provider": name, "entityId": provider.entity_id, "domains": domains }))
+        .record(&txn, now)
+        .await?;
     txn.commit().await?;
     view(ctx, provider).await
 }
@@ -811,16 +805,10 @@ pub async fn update(
     }
     model.updated_at = Set(now);
     let updated = saml_provider::Entity::update(model).exec(&txn).await?;
-    audit::record(
-        &txn,
-        now,
-        actor,
-        "saml_provider_updated",
-        None,
-        None,
-        json!({ "provider": name, "changed": changed, "certificatesNotReadded": skipped }),
-    )
-    .await?;
+    audit::Event::new(actor, "saml_provider_updated")
+        .detail(json!({ "provider": name, "changed": changed, "certificatesNotReadded": skipped }))
+        .record(&txn, now)
+        .await?;
     txn.commit().await?;
     view(ctx, updated).await
 }
@@ -840,16 +828,10 @@ pub async fn remove(ctx: &AppContext, actor: &Actor, name: &str, now: DateTime<U
     saml_provider::Entity::delete_by_id(provider.id.as_str())
         .exec(&txn)
         .await?;
-    audit::record(
-        &txn,
-        now,
-        actor,
-        "saml_provider_removed",
-        None,
-        None,
-        json!({ "provider": name, "entityId": provider.entity_id }),
-    )
-    .await?;
+    audit::Event::new(actor, "saml_provider_removed")
+        .detail(json!({ "provider": name, "entityId": provider.entity_id }))
+        .record(&txn, now)
+        .await?;
     txn.commit().await?;
     Ok(())
 }
