@@ -3,7 +3,7 @@
 //!
 //! `cargo bench --bench hot_paths` (figures in README.md).
 
-use authctl::service::{ClientInfo, users};
+use authctl::service::{ClientInfo, signup, users};
 use axum::body::Body;
 use axum::http::{Request, header};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -32,7 +32,7 @@ fn session_check(c: &mut Criterion) {
             password: Some(SecretString::from("pass12345")),
             verified: true,
         };
-        let (_, session) = users::signup(&ctx, new, &ClientInfo::default(), ctx.now())
+        let (_, session) = signup::signup(&ctx, new, &ClientInfo::default(), ctx.now())
             .await
             .expect("signup");
         let cookie = format!("authctl_session={}", session.token.expose_secret());

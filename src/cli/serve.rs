@@ -27,7 +27,7 @@ impl ServeArgs {
             public_url: self.public_url,
             ..Overrides::default()
         })?;
-        crate::service::saml::self_test()?;
+        crate::service::saml::self_test(chrono::Utc::now())?;
         let db = db::connect(&config.database_url).await?;
         db::migrate(&db, &config.database_url).await?;
         let bind = config.bind;

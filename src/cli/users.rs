@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use crate::context::AppContext;
 use crate::entity::user;
 use crate::service::users::{self, NewUser, UserView};
-use crate::service::{Actor, history, saml};
+use crate::service::{Actor, history, identities};
 
 use super::output::{self, Output};
 use super::{GlobalArgs, explain, find_user};
@@ -85,7 +85,7 @@ async fn show(ctx: &AppContext, output: Output, u: &user::Model) -> anyhow::Resu
             roles.join(", ")
         },
     ));
-    let identities = saml::identities_of(&ctx.db, &u.id).await?;
+    let identities = identities::identities_of(&ctx.db, &u.id).await?;
     if !identities.is_empty() {
         rows.push(("sso", identities.join("; ")));
     }

@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 
 use crate::context::AppContext;
 use crate::error::Error;
-use crate::service::sessions;
-use crate::service::two_factor::{self, SecondFactor};
-use crate::service::users::{self, NewUser, UserView};
+use crate::service::login::{self, SecondFactor};
+use crate::service::users::{NewUser, UserView};
+use crate::service::{sessions, signup};
 
 use super::cookies;
 use super::error::{ApiError, ErrorBody};
@@ -64,7 +64,7 @@ pub async fn signup(
         password: Some(req.password),
         verified: false,
     };
-    let (user, session) = users::signup(&ctx, new, &client, ctx.now()).await?;
+    let (user, session) = signup::signup(&ctx, new, &client, ctx.now()).await?;
     let body = AuthResponse {
         user: (&user).into(),
         two_factor_required: false,
@@ -92,7 +92,7 @@ pub async fn login(
     Client(client): Client,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let outcome = sessions::login(&ctx, &req.email, &req.password, &client, ctx.now()).await?;
+    let outcome = login::password(&ctx, &req.email, &req.password, &client, ctx.now()).await?;
     let body = AuthResponse {
         user: (&outcome.user).into(),
         two_factor_required: outcome.two_factor_required,
@@ -140,7 +140,7 @@ pub async fn login_second_factor(
             .into());
         }
     };
-    let token = two_factor::complete_login(&ctx, &auth, factor, &client, ctx.now()).await?;
+    let token = login::second_factor(&ctx, &auth, factor, &client, ctx.now()).await?;
     let body = AuthResponse {
         user: (&auth.user).into(),
         two_factor_required: false,

@@ -15,7 +15,7 @@ use crate::password::Verified;
 
 use super::sessions::{self, Authenticated};
 use super::throttle;
-use super::{Actor, ClientInfo, api_keys, audit, outbox, users, verification};
+use super::{Actor, ClientInfo, api_keys, audit, mailed_tokens, outbox, users};
 
 const CHANGE_EMAIL: &str = "change_email";
 const PASSWORD_RESET: &str = "password_reset";
@@ -47,7 +47,7 @@ pub async fn request_email_change(
     }
     let txn = ctx.db.begin().await?;
     discard_email_change(&txn, &user.id).await?;
-    let token = verification::store(
+    let token = mailed_tokens::store(
         &txn,
         CHANGE_EMAIL,
         &user.id,
@@ -57,7 +57,7 @@ pub async fn request_email_change(
     )
     .await?;
     // The old address gets a link of its own that cancels the change.
-    let cancel = verification::store(
+    let cancel = mailed_tokens::store(
         &txn,
         CANCEL_EMAIL_CHANGE,
         &user.id,
@@ -112,8 +112,8 @@ async fn discard_email_change(db: &impl ConnectionTrait, user_id: &str) -> Resul
         .exec(db)
         .await?
         .rows_affected;
-    verification::discard(db, CHANGE_EMAIL, user_id).await?;
-    verification::discard(db, CANCEL_EMAIL_CHANGE, user_id).await?;
+    mailed_tokens::discard(db, CHANGE_EMAIL, user_id).await?;
+    mailed_tokens::discard(db, CANCEL_EMAIL_CHANGE, user_id).await?;
     Ok(pending > 0)
 }
 
@@ -154,7 +154,7 @@ pub async fn cancel_email_change(
 
 /// `GET /cancel-email-change`: is the link still good? (Opening it changes nothing.)
 pub async fn check_cancel_link(ctx: &AppContext, token: &str, now: DateTime<Utc>) -> Result<()> {
-    verification::peek(ctx, CANCEL_EMAIL_CHANGE, token, now).await?;
+    mailed_tokens::peek(ctx, CANCEL_EMAIL_CHANGE, token, now).await?;
     Ok(())
 }
 
@@ -165,7 +165,7 @@ pub async fn cancel_email_change_by_link(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let row = verification::consume(ctx, CANCEL_EMAIL_CHANGE, token, now).await?;
+    let row = mailed_tokens::consume(ctx, CANCEL_EMAIL_CHANGE, token, now).await?;
     let txn = ctx.db.begin().await?;
     let cancelled = cancel_pending_change(
         &txn,
@@ -194,7 +194,7 @@ pub async fn confirm_email_change(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<user::Model> {
-    let row = verification::consume(ctx, CHANGE_EMAIL, token, now).await?;
+    let row = mailed_tokens::consume(ctx, CHANGE_EMAIL, token, now).await?;
     let user = user::Entity::find_by_id(row.user_id.clone())
         .one(&ctx.db)
         .await?
@@ -222,7 +222,7 @@ pub async fn confirm_email_change(
         .detail(json!({ "from": user.email, "to": row.email }))
         .record(&ctx.db, now)
         .await?;
-    verification::discard(&ctx.db, CANCEL_EMAIL_CHANGE, &user.id).await?;
+    mailed_tokens::discard(&ctx.db, CANCEL_EMAIL_CHANGE, &user.id).await?;
     let notice = format!(
         "Your account's address was changed to {}. If this was not you, contact support at once.",
         row.email
@@ -295,7 +295,7 @@ pub async fn change_password(
         now,
     )
     .await?;
-    let token = super::step_up::rotate_or_fail(ctx, auth, now).await?;
+    let token = sessions::rotate_or_fail(ctx, auth, now).await?;
     audit::Event::new(&actor, "password_changed")
         .user(&user.id)
         .client(client)
@@ -326,7 +326,7 @@ async fn set_password(
         .filter(user::Column::Id.eq(user_id))
         .exec(&ctx.db)
         .await?;
-    verification::discard(&ctx.db, PASSWORD_RESET, user_id).await
+    mailed_tokens::discard(&ctx.db, PASSWORD_RESET, user_id).await
 }
 
 /// `POST /me/sessions/revoke-others`: signs out everywhere else and, since that is what someone
@@ -379,7 +379,7 @@ pub async fn request_reset(
     let Ok(email) = Email::parse(raw_email) else {
         return Ok(());
     };
-    super::saml::refuse_password_for(&ctx.db, &email).await?;
+    super::identities::refuse_password_for(&ctx.db, &email).await?;
     let Some(user) = users::find_by_email(&ctx.db, &email).await? else {
         return Ok(());
     };
@@ -393,8 +393,8 @@ pub async fn request_reset(
     }
     // Only the newest link works.
     let txn = ctx.db.begin().await?;
-    verification::discard(&txn, PASSWORD_RESET, &user.id).await?;
-    let token = verification::store(
+    mailed_tokens::discard(&txn, PASSWORD_RESET, &user.id).await?;
+    let token = mailed_tokens::store(
         &txn,
         PASSWORD_RESET,
         &user.id,
@@ -436,11 +436,11 @@ pub async fn confirm_reset(
     now: DateTime<Utc>,
 ) -> Result<()> {
     // Check the password before using the token up, so a rejected password costs nothing.
-    let row = verification::peek(ctx, PASSWORD_RESET, token, now).await?;
+    let row = mailed_tokens::peek(ctx, PASSWORD_RESET, token, now).await?;
     let email = Email::parse(&row.email)?;
     let password = NewPassword::parse(new, &ctx.config.password, &email)?;
     let hash = ctx.hasher.hash(password.secret()).await?;
-    let row = verification::consume(ctx, PASSWORD_RESET, token, now).await?;
+    let row = mailed_tokens::consume(ctx, PASSWORD_RESET, token, now).await?;
     let user = user::Entity::find_by_id(row.user_id.clone())
         .one(&ctx.db)
         .await?

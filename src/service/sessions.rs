@@ -11,22 +11,19 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
 
 use crate::clock::span;
 use crate::config::{Config, FingerprintPolicy};
 use crate::context::AppContext;
-use crate::domain::{self, Email};
 use crate::entity::{session, user};
 use crate::error::{Error, Result};
 use crate::mail::Mail;
-use crate::password::Verified;
 use crate::tokens;
 
-use super::history::{self, Attempt, Kind};
-use super::{Actor, ClientInfo, audit, devices, throttle};
+use super::{Actor, ClientInfo, audit, devices};
 
 /// How a session was authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,29 +88,7 @@ pub async fn create(
     create_in_state(db, config, user_id, method, client, now, false).await
 }
 
-/// The first step of a login succeeded and the account has a second factor: creates the session
-/// that can only finish the login (`two_factor::complete_login`) and audits it with `detail`.
-pub async fn second_factor_due(
-    ctx: &AppContext,
-    user_id: &str,
-    method: AuthMethod,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-    mut detail: serde_json::Value,
-) -> Result<NewSession> {
-    let new = create_in_state(&ctx.db, &ctx.config, user_id, method, client, now, true).await?;
-    detail["sessionId"] = json!(new.session.id);
-    detail["method"] = json!(method.as_str());
-    audit::Event::new(&Actor::User(user_id.to_owned()), "login_second_factor_due")
-        .user(user_id)
-        .client(client)
-        .detail(detail)
-        .record(&ctx.db, now)
-        .await?;
-    Ok(new)
-}
-
-async fn create_in_state(
+pub(crate) async fn create_in_state(
     db: &impl ConnectionTrait,
     config: &Config,
     user_id: &str,
@@ -202,184 +177,6 @@ pub(crate) async fn enforce_cap(
             .detail(json!({ "sessionIds": evicted, "limit": cap, "state": state }))
             .record(db, now)
             .await?;
-    }
-    Ok(())
-}
-
-/// Signs in with e-mail and password.
-///
-/// An unknown address, an account without a password and a wrong password all cost one argon2
-/// verification and end in the same `InvalidCredentials`.
-/// What a correct password led to: a full session, or (with two-factor authentication on) a
-/// pending one that `two_factor::complete_login` finishes.
-pub struct LoginOutcome {
-    pub user: user::Model,
-    pub session: NewSession,
-    pub two_factor_required: bool,
-}
-
-pub async fn login(
-    ctx: &AppContext,
-    raw_email: &str,
-    password: &SecretString,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> Result<LoginOutcome> {
-    domain::check_length(password.expose_secret(), &ctx.config.password)?;
-    let email = Email::parse(raw_email).ok();
-    // A domain that signs in through SSO has no password logins at all: the IdP decides who
-    // may enter. The answer says no more than `GET /sso/lookup` does.
-    if let Some(email) = &email {
-        super::saml::refuse_password_for(&ctx.db, email).await?;
-    }
-    // The attempt is counted before the hash, so a burst cannot outrun the throttle.
-    let buckets = throttle::buckets(&ctx.config.throttle, email.as_ref(), client.ip);
-    let reservation = throttle::reserve(&ctx.db, &ctx.config.throttle, buckets, now).await?;
-    let checked = async {
-        let found = match &email {
-            Some(email) => super::users::find_by_email(&ctx.db, email).await?,
-            None => None,
-        };
-        let stored = found.as_ref().and_then(|u| u.password_hash.as_deref());
-        let verdict = ctx.hasher.verify(stored, password).await?;
-        Ok::<_, Error>((found, verdict))
-    };
-    let ((found, verdict), reservation) = reservation.check(&ctx.db, checked).await?;
-
-    let method = AuthMethod::Password.as_str();
-    let user = match found {
-        Some(user) if verdict != Verified::No => user,
-        other => {
-            reservation.failed();
-            let reason = if other.is_some() {
-                "wrong_password"
-            } else {
-                "unknown_account"
-            };
-            if let Some(user) = &other {
-                let attempt = Attempt {
-                    user_id: &user.id,
-                    kind: Kind::Login,
-                    method,
-                    success: false,
-                    reason: Some(reason),
-                };
-                history::record(&ctx.db, attempt, client, now).await?;
-            }
-            // The attempted address is kept only when it is a well-formed address (never free
-            // text, which may be a password typed into the wrong field).
-            audit::Event::new(&Actor::Anonymous, "login_failed").maybe_user(other.as_ref().map(|u| u.id.as_str())).client(client).detail(json!({ "method": method, "reason": reason, "email": email.as_ref().map(Email::as_str) })).record(&ctx.db, now)
-            .await?;
-            return Err(Error::InvalidCredentials);
-        }
-    };
-    let account = email.as_ref().map(throttle::account_key);
-    reservation.succeeded(&ctx.db, account.as_deref()).await?;
-    if user.disabled_at.is_some() {
-        let reason = "account_disabled";
-        history::record(
-            &ctx.db,
-            Attempt {
-                user_id: &user.id,
-                kind: Kind::Login,
-                method,
-                success: false,
-                reason: Some(reason),
-            },
-            client,
-            now,
-        )
-        .await?;
-        audit::Event::new(&Actor::Anonymous, "login_failed")
-            .user(&user.id)
-            .client(client)
-            .detail(json!({ "method": method, "reason": reason }))
-            .record(&ctx.db, now)
-            .await?;
-        return Err(Error::forbidden(
-            "account_disabled",
-            "this account has been disabled; contact an administrator",
-        ));
-    }
-    if verdict == Verified::YesRehash {
-        // The configured argon2 parameters changed since this hash was made: upgrade it now.
-        let fresh = ctx.hasher.hash(password).await?;
-        user::Entity::update_many()
-            .col_expr(user::Column::PasswordHash, Expr::value(fresh))
-            .filter(user::Column::Id.eq(user.id.as_str()))
-            .exec(&ctx.db)
-            .await?;
-    }
-    if user.totp_enabled_at.is_some() {
-        let new =
-            second_factor_due(ctx, &user.id, AuthMethod::Password, client, now, json!({})).await?;
-        return Ok(LoginOutcome {
-            user,
-            session: new,
-            two_factor_required: true,
-        });
-    }
-    let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
-    let new = create(
-        &ctx.db,
-        &ctx.config,
-        &user.id,
-        AuthMethod::Password,
-        client,
-        now,
-    )
-    .await?;
-    record_login(
-        ctx,
-        &user,
-        &new.session,
-        client,
-        now,
-        new_ip,
-        json!({ "method": method }),
-    )
-    .await?;
-    Ok(LoginOutcome {
-        user,
-        session: new,
-        two_factor_required: false,
-    })
-}
-
-/// Records a completed login: history, audit, and the new-IP alert when `new_ip`.
-pub(crate) async fn record_login(
-    ctx: &AppContext,
-    user: &user::Model,
-    session: &session::Model,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-    new_ip: bool,
-    mut detail: serde_json::Value,
-) -> Result<()> {
-    let attempt = Attempt {
-        user_id: &user.id,
-        kind: Kind::Login,
-        method: &session.auth_method,
-        success: true,
-        reason: None,
-    };
-    history::record(&ctx.db, attempt, client, now).await?;
-    detail["sessionId"] = json!(session.id);
-    audit::Event::new(&Actor::User(user.id.clone()), "login")
-        .user(&user.id)
-        .client(client)
-        .detail(detail)
-        .record(&ctx.db, now)
-        .await?;
-    if new_ip {
-        audit::Event::new(&Actor::System, "new_ip_sign_in")
-            .user(&user.id)
-            .client(client)
-            .detail(json!({ "sessionId": session.id, "device": session.device_name }))
-            .record(&ctx.db, now)
-            .await?;
-        let mail = Mail::new_sign_in(&user.email, &user.name, session, &ctx.config.public_base());
-        super::outbox::queue(ctx, &ctx.db, Some(&user.id), &mail, now).await?;
     }
     Ok(())
 }
@@ -723,4 +520,21 @@ pub async fn revoke_all_for_user(db: &impl ConnectionTrait, user_id: &str) -> Re
         .exec(db)
         .await?;
     Ok(result.rows_affected)
+}
+
+/// Rotates the token after a privilege change; a concurrent rotation is a conflict to retry.
+pub async fn rotate_or_fail(
+    ctx: &AppContext,
+    auth: &Authenticated,
+    now: DateTime<Utc>,
+) -> Result<SecretString> {
+    let mut session = auth.session.clone();
+    rotate(&ctx.db, &mut session, auth.presented_hash(), now)
+        .await?
+        .ok_or_else(|| {
+            Error::conflict(
+                "session_busy",
+                "the session changed during this request; try again",
+            )
+        })
 }

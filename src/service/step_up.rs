@@ -56,7 +56,7 @@ pub async fn confirm(
         }
         Proof::Password(_)
             if user.password_hash.is_none()
-                && !super::saml::identities_of(&ctx.db, &user.id)
+                && !super::identities::identities_of(&ctx.db, &user.id)
                     .await?
                     .is_empty() =>
         {
@@ -150,7 +150,7 @@ pub async fn open_window(
         .filter(session::Column::Id.eq(auth.session.id.as_str()))
         .exec(&ctx.db)
         .await?;
-    let token = rotate_or_fail(ctx, auth, now).await?;
+    let token = sessions::rotate_or_fail(ctx, auth, now).await?;
     let session = &auth.session;
     audit::Event::new(&Actor::User(user.id.clone()), "step_up")
         .user(&user.id)
@@ -159,21 +159,4 @@ pub async fn open_window(
         .record(&ctx.db, now)
         .await?;
     Ok((token, now + span(ctx.config.step_up.window)))
-}
-
-/// Rotates the token after a privilege change; a concurrent rotation is a conflict to retry.
-pub async fn rotate_or_fail(
-    ctx: &AppContext,
-    auth: &Authenticated,
-    now: DateTime<Utc>,
-) -> Result<SecretString> {
-    let mut session = auth.session.clone();
-    sessions::rotate(&ctx.db, &mut session, auth.presented_hash(), now)
-        .await?
-        .ok_or_else(|| {
-            Error::conflict(
-                "session_busy",
-                "the session changed during this request; try again",
-            )
-        })
 }

@@ -13,15 +13,13 @@ use serde::Serialize;
 use serde_json::json;
 use totp_rs::{Secret, Totp};
 
-use crate::clock::span;
 use crate::context::AppContext;
-use crate::entity::{recovery_code, session, user};
+use crate::entity::{recovery_code, user};
 use crate::error::{Error, Result};
 use crate::password::Verified;
 
-use super::sessions::{self, Authenticated};
-use super::throttle;
-use super::{Actor, ClientInfo, audit, history, outbox};
+use super::sessions::Authenticated;
+use super::{Actor, ClientInfo, audit, outbox};
 
 /// How many recovery codes a user gets.
 pub const RECOVERY_CODES: usize = 10;
@@ -314,7 +312,7 @@ pub async fn verify_totp(
 }
 
 /// Uses one recovery code; of two concurrent uses of one code exactly one succeeds.
-async fn use_recovery_code(
+pub(crate) async fn use_recovery_code(
     ctx: &AppContext,
     user: &user::Model,
     code: &str,
@@ -351,114 +349,4 @@ async fn use_recovery_code(
         }
     }
     Ok(false)
-}
-
-/// The second step of a login with two-factor authentication.
-pub enum SecondFactor {
-    Code(String),
-    RecoveryCode(String),
-}
-
-/// Finishes a pending login: on a correct code the session becomes a full one with a new token.
-pub async fn complete_login(
-    ctx: &AppContext,
-    auth: &Authenticated,
-    factor: SecondFactor,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> Result<SecretString> {
-    let user = &auth.user;
-    if auth.session.state != sessions::PENDING_2FA {
-        return Err(Error::conflict(
-            "login_complete",
-            "this session is already signed in",
-        ));
-    }
-    let bucket = throttle::second_factor_bucket(&ctx.config.throttle, &user.id);
-    let key = bucket.key().to_owned();
-    // Counted before the code is checked, so parallel guesses cannot outrun the limit.
-    let reservation = throttle::reserve(&ctx.db, &ctx.config.throttle, vec![bucket], now).await?;
-    let checked = async {
-        Ok::<_, Error>(match &factor {
-            SecondFactor::Code(code) => (verify_totp(ctx, user, code, now).await?, "totp"),
-            SecondFactor::RecoveryCode(code) => (
-                use_recovery_code(ctx, user, code, now).await?,
-                "recovery_code",
-            ),
-        })
-    };
-    let ((ok, kind), reservation) = reservation.check(&ctx.db, checked).await?;
-    if !ok {
-        reservation.failed();
-        let attempt = history::Attempt {
-            user_id: &user.id,
-            kind: history::Kind::Login,
-            method: &auth.session.auth_method,
-            success: false,
-            reason: Some("wrong_second_factor"),
-        };
-        history::record(&ctx.db, attempt, client, now).await?;
-        audit::Event::new(&Actor::Anonymous, "login_failed")
-            .user(&user.id)
-            .client(client)
-            .detail(json!({ "reason": "wrong_second_factor", "factor": kind }))
-            .record(&ctx.db, now)
-            .await?;
-        return Err(Error::InvalidCode);
-    }
-    reservation.succeeded(&ctx.db, Some(&key)).await?;
-    let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
-    let upgraded = session::Entity::update_many()
-        .col_expr(session::Column::State, Expr::value(sessions::ACTIVE))
-        .col_expr(session::Column::AuthenticatedAt, Expr::value(now))
-        .col_expr(
-            session::Column::ExpiresAt,
-            Expr::value(now + span(ctx.config.session.absolute_timeout)),
-        )
-        .filter(session::Column::Id.eq(auth.session.id.as_str()))
-        .filter(session::Column::State.eq(sessions::PENDING_2FA))
-        .exec(&ctx.db)
-        .await?;
-    if upgraded.rows_affected == 0 {
-        return Err(Error::conflict(
-            "login_complete",
-            "this session is already signed in",
-        ));
-    }
-    // Now a real session: it counts toward `session.max_per_user`.
-    sessions::enforce_cap(
-        &ctx.db,
-        &ctx.config,
-        &user.id,
-        &auth.session.id,
-        false,
-        client,
-        now,
-    )
-    .await?;
-    let mut session = auth.session.clone();
-    session.state = sessions::ACTIVE.to_owned();
-    let token = super::step_up::rotate_or_fail(ctx, auth, now).await?;
-    sessions::record_login(
-        ctx,
-        user,
-        &session,
-        client,
-        now,
-        new_ip,
-        json!({ "method": session.auth_method, "secondFactor": kind }),
-    )
-    .await?;
-    if kind == "recovery_code" {
-        outbox::notice(
-            ctx,
-            &ctx.db,
-            user,
-            "A recovery code was used",
-            "One of your recovery codes was just used to sign in. If this was not you, change your password and make new recovery codes.",
-            now,
-        )
-        .await?;
-    }
-    Ok(token)
 }

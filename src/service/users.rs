@@ -14,8 +14,8 @@ use crate::domain::{Email, Name, NewPassword};
 use crate::entity::user;
 use crate::error::{Error, Result};
 
-use super::sessions::{self, AuthMethod, NewSession};
-use super::{Actor, ClientInfo, audit, history, verification};
+use super::sessions;
+use super::{Actor, ClientInfo, audit};
 
 /// A user as shown over HTTP and by the CLI's `-o json`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -37,7 +37,7 @@ impl UserView {
     /// The view with the user's roles filled in.
     pub async fn with_roles(u: &user::Model, db: &impl ConnectionTrait) -> Result<Self> {
         Ok(Self {
-            roles: Some(super::saml::login::roles_of(db, &u.id).await?),
+            roles: Some(super::roles::roles_of(db, &u.id).await?),
             ..Self::from(u)
         })
     }
@@ -134,61 +134,6 @@ pub(crate) async fn insert(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// `POST /signup`: creates the account, signs it in and mails a verification link.
-pub async fn signup(
-    ctx: &AppContext,
-    new: NewUser,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> Result<(user::Model, NewSession)> {
-    super::throttle::per_ip_per_hour(
-        &ctx.db,
-        "signup-ip",
-        client.ip,
-        ctx.config.throttle.signups_per_ip_per_hour,
-        now,
-    )
-    .await?;
-    if let Ok(email) = Email::parse(&new.email) {
-        super::saml::refuse_password_for(&ctx.db, &email).await?;
-    }
-    let prepared = prepare(
-        ctx,
-        NewUser {
-            verified: false,
-            ..new
-        },
-    )
-    .await?;
-    let txn = ctx.db.begin().await?;
-    let user = insert(&txn, prepared, now).await?;
-    audit::Event::new(&Actor::User(user.id.clone()), "signup")
-        .user(&user.id)
-        .client(client)
-        .record(&txn, now)
-        .await?;
-    let session = sessions::create(
-        &txn,
-        &ctx.config,
-        &user.id,
-        AuthMethod::Password,
-        client,
-        now,
-    )
-    .await?;
-    let attempt = history::Attempt {
-        user_id: &user.id,
-        kind: history::Kind::Signup,
-        method: AuthMethod::Password.as_str(),
-        success: true,
-        reason: None,
-    };
-    history::record(&txn, attempt, client, now).await?;
-    verification::issue(ctx, &txn, &user, now).await?;
-    txn.commit().await?;
-    Ok((user, session))
 }
 
 /// `authctl users create`: an operator adds an account (optionally already verified).

@@ -1,6 +1,6 @@
 use authctl::config::{Config, DatabaseUrl, MailTransportKind};
 use authctl::context::AppContext;
-use authctl::service::{ClientInfo, sessions, users};
+use authctl::service::{ClientInfo, login, users};
 use predicates::prelude::*;
 
 use crate::helpers::Env;
@@ -42,11 +42,11 @@ async fn user_with_sessions(env: &Env, email: &str, agents: &[&str]) {
             user_agent: Some((*agent).to_owned()),
             fingerprint: None,
         };
-        sessions::login(&ctx, email, &"pass12345".into(), &client, ctx.now())
+        login::password(&ctx, email, &"pass12345".into(), &client, ctx.now())
             .await
             .expect("login");
     }
-    let _ = sessions::login(
+    let _ = login::password(
         &ctx,
         email,
         &"wrong-guess".into(),

@@ -21,13 +21,11 @@ use url::Url;
 use crate::clock::span;
 use crate::context::AppContext;
 use crate::domain::{Email, Name};
-use crate::entity::{
-    saml_provider, saml_replay, saml_request, session, sso_identity, user, user_role,
-};
+use crate::entity::{saml_provider, saml_replay, saml_request, session, sso_identity, user};
 use crate::error::{Error, Result};
 use crate::service::sessions::{self, AuthMethod, NewSession};
 use crate::service::users::{self, NewUser};
-use crate::service::{Actor, ClientInfo, audit, history};
+use crate::service::{Actor, ClientInfo, audit, login};
 use crate::tokens;
 
 use super::{LinkPolicy, acs_url, certificates_of, find, group_roles_of, hex, prefilter};
@@ -84,9 +82,11 @@ pub struct Completed {
 /// The answer to `GET /sso/lookup`.
 pub async fn lookup(ctx: &AppContext, raw_email: &str) -> Result<Option<String>> {
     let email = Email::parse(raw_email)?;
-    Ok(super::provider_for_domain(&ctx.db, email.domain())
-        .await?
-        .map(|p| p.name))
+    Ok(
+        crate::service::identities::provider_for_domain(&ctx.db, email.domain())
+            .await?
+            .map(|p| p.name),
+    )
 }
 
 /// Checks a post-login target: a path on this site, never another origin.
@@ -186,7 +186,7 @@ pub async fn start(
         (_, Some(name)) => find(&ctx.db, name).await?,
         (Some(raw), None) => {
             let email = Email::parse(raw)?;
-            super::provider_for_domain(&ctx.db, email.domain())
+            crate::service::identities::provider_for_domain(&ctx.db, email.domain())
                 .await?
                 .ok_or_else(|| {
                     Error::invalid(
@@ -545,7 +545,7 @@ async fn verify_and_sign_in(
         .and_then(|e| Email::parse(&e).ok())
         .ok_or_else(|| refuse("email_missing"))?;
     let domain = email.domain().to_ascii_lowercase();
-    match super::provider_for_domain(&ctx.db, &domain).await? {
+    match crate::service::identities::provider_for_domain(&ctx.db, &domain).await? {
         Some(owner) if owner.id == provider.id => {}
         _ => return Err(refuse("domain_not_owned")),
     }
@@ -571,52 +571,41 @@ async fn verify_and_sign_in(
     let roles = set_roles(ctx, &provider, &user.id, &groups, now).await?;
 
     let context = authn_context(&assertion);
-    if user.totp_enabled_at.is_some() {
-        // An account with an authenticator app gives its code after SSO too, unless this IdP
-        // is trusted to have used a second factor for the context it asserts.
-        let trusted = context
-            .as_deref()
-            .is_some_and(|c| super::mfa_contexts_of(&provider).iter().any(|t| t == c));
-        if !trusted {
-            let session = sessions::second_factor_due(
-                ctx,
-                &user.id,
-                AuthMethod::Sso,
-                client,
-                now,
-                json!({ "provider": provider.name, "authnContext": context }),
-            )
-            .await?;
-            return Ok(Completed {
-                user,
-                session,
-                target: request.target,
-                two_factor_required: true,
-            });
-        }
-    }
-    let mfa_trusted = user.totp_enabled_at.is_some();
-    let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
-    let session =
-        sessions::create(&ctx.db, &ctx.config, &user.id, AuthMethod::Sso, client, now).await?;
-    sessions::record_login(
+    // An account with an authenticator app gives its code after SSO too, unless this IdP is
+    // trusted to have used a second factor for the context it asserts.
+    let trusted = context
+        .as_deref()
+        .is_some_and(|c| super::mfa_contexts_of(&provider).iter().any(|t| t == c));
+    let mfa_trusted = user.totp_enabled_at.is_some() && trusted;
+    let (session, two_factor_required) = login::establish(
         ctx,
-        &user,
-        &session.session,
+        login::Proven {
+            user: &user,
+            method: AuthMethod::Sso,
+            second_factor_trusted: trusted,
+            pending_detail: json!({ "provider": provider.name, "authnContext": context }),
+            detail: json!({
+                "method": AuthMethod::Sso.as_str(),
+                "provider": provider.name,
+                "roles": roles,
+                // How the IdP authenticated the user: absent means assume one factor.
+                "authnContext": context,
+                // The account has an authenticator app and the IdP's context was trusted instead.
+                "idpMfaTrusted": mfa_trusted,
+            }),
+        },
         client,
         now,
-        new_ip,
-        json!({
-            "method": AuthMethod::Sso.as_str(),
-            "provider": provider.name,
-            "roles": roles,
-            // How the IdP authenticated the user (SECURITY.md SAML-4): absent means assume one factor.
-            "authnContext": context,
-            // The account has an authenticator app and the IdP's context was trusted instead.
-            "idpMfaTrusted": mfa_trusted,
-        }),
     )
     .await?;
+    if two_factor_required {
+        return Ok(Completed {
+            user,
+            session,
+            target: request.target,
+            two_factor_required: true,
+        });
+    }
     saml_provider::Entity::update_many()
         .col_expr(saml_provider::Column::LastLoginAt, Expr::value(now))
         .filter(saml_provider::Column::Id.eq(provider.id.as_str()))
@@ -986,40 +975,7 @@ async fn set_roles(
     roles.dedup();
     let source = super::role_source(&provider.name);
     let txn = ctx.db.begin().await?;
-    user_role::Entity::delete_many()
-        .filter(user_role::Column::UserId.eq(user_id))
-        .filter(user_role::Column::Source.eq(source.as_str()))
-        .exec(&txn)
-        .await?;
-    for role in &roles {
-        let exists = user_role::Entity::find_by_id((user_id.to_owned(), role.clone()))
-            .one(&txn)
-            .await?
-            .is_some();
-        if !exists {
-            user_role::Entity::insert(user_role::ActiveModel {
-                user_id: Set(user_id.to_owned()),
-                role: Set(role.clone()),
-                source: Set(source.clone()),
-                created_at: Set(now),
-            })
-            .exec_without_returning(&txn)
-            .await?;
-        }
-    }
+    crate::service::roles::replace_from_source(&txn, user_id, &source, &roles, now).await?;
     txn.commit().await?;
-    Ok(roles)
-}
-
-/// A user's roles, sorted.
-pub async fn roles_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Vec<String>> {
-    let mut roles: Vec<String> = user_role::Entity::find()
-        .filter(user_role::Column::UserId.eq(user_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| r.role)
-        .collect();
-    roles.sort();
     Ok(roles)
 }

@@ -662,45 +662,6 @@ pub async fn show(ctx: &AppContext, name: &str) -> Result<ProviderView> {
     view(ctx, provider).await
 }
 
-/// The provider that owns `domain`, if any.
-pub async fn provider_for_domain(
-    db: &impl ConnectionTrait,
-    domain: &str,
-) -> Result<Option<saml_provider::Model>> {
-    let Some(owner) = saml_domain::Entity::find_by_id(domain.to_ascii_lowercase())
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(saml_provider::Entity::find_by_id(owner.provider_id)
-        .one(db)
-        .await?)
-}
-
-/// Refuses password signup, login and reset for an address whose domain signs in through a
-/// SAML provider. The answer is the same for every address there, so it says no more than
-/// `GET /sso/lookup` does.
-pub async fn refuse_password_for(
-    db: &impl ConnectionTrait,
-    email: &crate::domain::Email,
-) -> Result<()> {
-    let domain = email.domain();
-    let served = saml_domain::Entity::find_by_id(domain.to_ascii_lowercase())
-        .one(db)
-        .await?
-        .is_some();
-    if served {
-        return Err(Error::forbidden(
-            "sso_required",
-            format!(
-                "addresses at {domain} sign in with single sign-on: start at /sso/login?email=<your address>"
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// `authctl saml update NAME ...`.
 pub async fn update(
     ctx: &AppContext,
@@ -1000,25 +961,6 @@ pub async fn sp_metadata(ctx: &AppContext, name: &str) -> Result<String> {
         .map_err(|e| internal(format!("cannot write the SP metadata: {e:?}")))
 }
 
-/// A user's SSO identities as `provider: NameID` (for `authctl users show`).
-pub async fn identities_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Vec<String>> {
-    use crate::entity::sso_identity;
-    let identities = sso_identity::Entity::find()
-        .filter(sso_identity::Column::UserId.eq(user_id))
-        .all(db)
-        .await?;
-    let mut out = Vec::with_capacity(identities.len());
-    for identity in identities {
-        let provider = saml_provider::Entity::find_by_id(identity.provider_id.as_str())
-            .one(db)
-            .await?
-            .map(|p| p.name)
-            .unwrap_or_else(|| identity.idp_entity_id.clone());
-        out.push(format!("{provider}: {}", identity.name_id));
-    }
-    Ok(out)
-}
-
 /// Deletes expired pending requests and replay-cache entries; returns how many rows went.
 pub async fn prune(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64> {
     use crate::entity::{saml_replay, saml_request};
@@ -1035,10 +977,10 @@ pub async fn prune(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64>
     Ok(requests + replays)
 }
 
-/// Proves at startup that signature checking is live (SAML.md: samael without `xmlsec`, or an
-/// IdP without a certificate, accepts anything): an unsigned but otherwise valid Response for a
+/// Proves at startup that signature checking is live (samael built without `xmlsec`, or an
+/// IdP without a certificate, would accept anything): an unsigned but otherwise valid Response for a
 /// provider with a signing certificate must be refused for its signature.
-pub fn self_test() -> Result<()> {
+pub fn self_test(now: DateTime<Utc>) -> Result<()> {
     let fail = |m: &str| Error::Internal(anyhow::anyhow!("SAML self-test failed: {m}"));
     let (_, cert_pem) =
         generate_sp_key(&Config::default()).map_err(|_| fail("cannot make a key"))?;
@@ -1050,7 +992,6 @@ pub fn self_test() -> Result<()> {
         STANDARD.encode(&cert)
     );
     let parsed = parse_metadata(&metadata)?;
-    let now = Utc::now();
     let t = |offset: i64| {
         (now + chrono::Duration::seconds(offset)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     };
@@ -1091,7 +1032,8 @@ mod tests {
 
     #[test]
     fn the_self_test_passes_with_xmlsec() {
-        self_test().expect("signature checking is live");
+        use crate::clock::Clock;
+        self_test(crate::clock::SystemClock.now()).expect("signature checking is live");
     }
 
     #[test]

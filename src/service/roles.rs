@@ -1,0 +1,53 @@
+//! Store: the roles of an account, each with the source that granted it (a SAML provider's
+//! group mapping, `sso:<provider>`), so one source's roles can be replaced without touching another's.
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use crate::entity::user_role;
+use crate::error::Result;
+
+/// A user's roles, sorted.
+pub async fn roles_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Vec<String>> {
+    let mut roles: Vec<String> = user_role::Entity::find()
+        .filter(user_role::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.role)
+        .collect();
+    roles.sort();
+    Ok(roles)
+}
+
+/// Replaces the roles `source` gave the user with `roles` (a role the user already has from
+/// another source stays with that source).
+pub async fn replace_from_source(
+    txn: &impl ConnectionTrait,
+    user_id: &str,
+    source: &str,
+    roles: &[String],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    user_role::Entity::delete_many()
+        .filter(user_role::Column::UserId.eq(user_id))
+        .filter(user_role::Column::Source.eq(source))
+        .exec(txn)
+        .await?;
+    for role in roles {
+        let exists = user_role::Entity::find_by_id((user_id.to_owned(), role.clone()))
+            .one(txn)
+            .await?
+            .is_some();
+        if !exists {
+            user_role::Entity::insert(user_role::ActiveModel {
+                user_id: Set(user_id.to_owned()),
+                role: Set(role.clone()),
+                source: Set(source.to_owned()),
+                created_at: Set(now),
+            })
+            .exec_without_returning(txn)
+            .await?;
+        }
+    }
+    Ok(())
+}
