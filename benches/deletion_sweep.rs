@@ -128,7 +128,7 @@ async fn run(label: &str, url: String, due: usize, others: usize) {
         seeding.elapsed()
     );
     let start = Instant::now();
-    let report = deletion::sweep(&ctx, Utc::now(), ctx.config.deletion.batch_size, |_| {})
+    let report = deletion::sweep(&ctx, Utc::now(), None, |_| {})
         .await
         .expect("sweep");
     let took = start.elapsed();

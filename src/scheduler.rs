@@ -11,14 +11,13 @@ use crate::context::AppContext;
 use crate::service::{deletion, janitor};
 
 /// Rows deleted per statement by the janitor: short transactions, never a long lock.
-pub const PRUNE_BATCH: u64 = 500;
 
 type Work = fn(AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Ended sessions and spent tokens would otherwise pile up; nothing else depends on it.
 fn prune(ctx: AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
-        match janitor::prune(&ctx, ctx.now(), PRUNE_BATCH).await {
+        match janitor::prune(&ctx, ctx.now(), None).await {
             Ok(report) => tracing::info!(?report, "pruned ended sessions and spent tokens"),
             Err(e) => tracing::warn!(error = %e, "pruning failed; it runs again at the next tick"),
         }
@@ -29,7 +28,7 @@ fn prune(ctx: AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
 /// sweep claims each account in its own transaction, so each is deleted once.
 fn sweep(ctx: AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
-        match deletion::sweep(&ctx, ctx.now(), ctx.config.deletion.batch_size, |_| {}).await {
+        match deletion::sweep(&ctx, ctx.now(), None, |_| {}).await {
             Ok(report) if report.accounts > 0 => {
                 tracing::info!(accounts = report.accounts, "deletion sweep finished")
             }

@@ -109,7 +109,11 @@ fn service_graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut modules = BTreeSet::new();
     for entry in fs::read_dir(&service).expect("src/service") {
         let path = entry.expect("a folder entry").path();
-        let name = path.file_stem().expect("a file name").to_string_lossy().into_owned();
+        let name = path
+            .file_stem()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned();
         if name != "mod" {
             modules.insert(name);
         }

@@ -82,7 +82,7 @@ impl DeletionCommand {
             }
             Self::Schedule { email, grace } => {
                 let user = find_user(ctx, &email).await?;
-                let grace = grace.unwrap_or(ctx.config.deletion.grace_period);
+                let grace = deletion::grace_period(&ctx.config, grace);
                 output::confirm(
                     &format!(
                         "Delete {} for good after {}?",
@@ -91,7 +91,7 @@ impl DeletionCommand {
                     ),
                     global.yes,
                 )?;
-                let status = deletion::schedule(ctx, &actor, &user, None, grace, None, now)
+                let status = deletion::schedule(ctx, &actor, &user, None, Some(grace), None, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
                 match global.output {
@@ -141,7 +141,6 @@ impl DeletionCommand {
                 dry_run: false,
                 batch_size,
             } => {
-                let batch = batch_size.unwrap_or(ctx.config.deletion.batch_size);
                 let due = deletion::due_count(ctx, now).await?;
                 let bar =
                     (global.output == Output::Table && due > 0 && std::io::stderr().is_terminal())
@@ -155,7 +154,7 @@ impl DeletionCommand {
                             );
                             bar
                         });
-                let report = deletion::sweep(ctx, now, batch, |so_far| {
+                let report = deletion::sweep(ctx, now, batch_size, |so_far| {
                     if let Some(bar) = &bar {
                         bar.set_position(so_far.accounts);
                     }

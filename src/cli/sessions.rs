@@ -3,7 +3,6 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::context::AppContext;
-use crate::scheduler::PRUNE_BATCH;
 use crate::service::sessions::{self, SessionView};
 use crate::service::{Actor, janitor};
 
@@ -119,7 +118,7 @@ impl SessionsCommand {
             }
             Self::Revoke { .. } => anyhow::bail!("give a SESSION_ID, or --user EMAIL --all"),
             Self::Prune => {
-                let report = janitor::prune(ctx, now, PRUNE_BATCH).await?;
+                let report = janitor::prune(ctx, now, None).await?;
                 match global.output {
                     Output::Json => output::json(&report),
                     Output::Table => {

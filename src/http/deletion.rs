@@ -23,13 +23,12 @@ pub async fn request(
     RecentAuth(auth): RecentAuth,
 ) -> Result<Json<DeletionStatus>, ApiError> {
     let actor = Actor::User(auth.user.id.clone());
-    let grace = ctx.config.deletion.grace_period;
     let status = deletion::schedule(
         &ctx,
         &actor,
         &auth.user,
         Some(&auth.session.id),
-        grace,
+        None,
         Some(&client),
         ctx.now(),
     )

@@ -9,10 +9,9 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::context::AppContext;
-use crate::entity::{session, user};
+use crate::service::{sessions, users};
 
 use super::error::ApiError;
 
@@ -42,20 +41,9 @@ pub async fn metrics(
     axum::Extension(counters): axum::Extension<Counters>,
 ) -> Result<Response, ApiError> {
     let now = ctx.now();
-    let users = user::Entity::find()
-        .count(&ctx.db)
-        .await
-        .map_err(crate::error::Error::from)?;
-    let pending = user::Entity::find()
-        .filter(user::Column::DeletionDueAt.is_not_null())
-        .count(&ctx.db)
-        .await
-        .map_err(crate::error::Error::from)?;
-    let sessions = session::Entity::find()
-        .filter(session::Column::ExpiresAt.gt(now))
-        .count(&ctx.db)
-        .await
-        .map_err(crate::error::Error::from)?;
+    let users = users::count(&ctx.db).await?;
+    let pending = users::count_pending_deletion(&ctx.db).await?;
+    let sessions = sessions::count_unexpired(&ctx.db, now).await?;
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -75,28 +75,9 @@ pub async fn request_email_change(
         .detail(json!({ "from": user.email, "to": new.as_str() }))
         .record(&txn, now)
         .await?;
-    let ttl = crate::mail::human(ctx.config.email_change.token_ttl);
-    let confirm = Mail::link(
-        "email_change",
-        new.as_str(),
-        &user.name,
-        "Confirm your new email address",
-        &format!(
-            "Open this link to make this your account's address. It works once and expires in {ttl}."
-        ),
-        &link,
-    );
+    let confirm = Mail::email_change_confirm(&ctx.config, user, new.as_str(), &link);
     outbox::queue(ctx, &txn, Some(&user.id), &confirm, now).await?;
-    let notice = Mail::link(
-        "email_change_notice",
-        &user.email,
-        &user.name,
-        "Your email address is about to change",
-        &format!(
-            "Someone asked to change your account's address to {new}. Nothing changes until the link sent there is opened. If this was not you, open this link to cancel the change, then change your password and sign out everywhere else."
-        ),
-        &cancel_link,
-    );
+    let notice = Mail::email_change_notice(user, new.as_str(), &cancel_link);
     outbox::queue(ctx, &txn, Some(&user.id), &notice, now).await?;
     txn.commit().await?;
     Ok(new)
@@ -223,17 +204,12 @@ pub async fn confirm_email_change(
         .record(&ctx.db, now)
         .await?;
     mailed_tokens::discard(&ctx.db, CANCEL_EMAIL_CHANGE, &user.id).await?;
-    let notice = format!(
-        "Your account's address was changed to {}. If this was not you, contact support at once.",
-        row.email
-    );
     // To the old address: `user` was read before the change.
-    outbox::notice(
+    outbox::queue(
         ctx,
         &ctx.db,
-        &user,
-        "Your email address was changed",
-        &notice,
+        Some(&user.id),
+        &Mail::email_changed(&user, &row.email),
         now,
     )
     .await?;
@@ -302,12 +278,11 @@ pub async fn change_password(
         .detail(json!({ "sessionsEnded": ended }))
         .record(&ctx.db, now)
         .await?;
-    outbox::notice(
+    outbox::queue(
         ctx,
         &ctx.db,
-        user,
-        "Your password was changed",
-        "Your password was just changed and your other sessions were signed out. If this was not you, reset your password at once.",
+        Some(&user.id),
+        &Mail::password_changed(user),
         now,
     )
     .await?;
@@ -409,18 +384,7 @@ pub async fn request_reset(
         .client(client)
         .record(&txn, now)
         .await?;
-    let ttl = crate::mail::human(ctx.config.password_reset.token_ttl);
-    let paragraph = format!(
-        "Someone asked to reset your password. Open this link to choose a new one; it works once and expires in {ttl}. If this was not you, ignore this mail."
-    );
-    let mail = Mail::link(
-        "password_reset",
-        &user.email,
-        &user.name,
-        "Reset your password",
-        &paragraph,
-        &link,
-    );
+    let mail = Mail::password_reset(&ctx.config, &user, &link);
     outbox::queue(ctx, &txn, Some(&user.id), &mail, now).await?;
     txn.commit().await?;
     Ok(())
@@ -465,17 +429,11 @@ pub async fn confirm_reset(
         .detail(json!({ "sessionsEnded": ended, "apiKeysRevoked": keys }))
         .record(&ctx.db, now)
         .await?;
-    let keys_text = if keys > 0 {
-        format!(" Your {keys} API key(s) were revoked too; create new ones where you need them.")
-    } else {
-        String::new()
-    };
-    outbox::notice(
+    outbox::queue(
         ctx,
         &ctx.db,
-        &user,
-        "Your password was reset",
-        &format!("Your password was just reset and every session was signed out.{keys_text} If this was not you, reset it again and contact support."),
+        Some(&user.id),
+        &Mail::password_reset_done(&user, keys),
         now,
     )
     .await?;

@@ -22,6 +22,7 @@ use crate::context::AppContext;
 use crate::domain::Email;
 use crate::entity::{api_key, audit_log, deletion_event, login_throttle, user};
 use crate::error::{Error, Result};
+use crate::mail::Mail;
 
 use super::{Actor, ClientInfo, audit, outbox, sessions};
 
@@ -131,18 +132,26 @@ pub fn status(user: &user::Model, now: DateTime<Utc>) -> DeletionStatus {
     }
 }
 
-/// Schedules the account for deletion after `grace`. Every session but `keep` and every API key
-/// ends at once; the user is mailed how to cancel.
+/// The grace period a scheduling uses: the one asked for, else `deletion.grace_period`.
+pub fn grace_period(
+    config: &crate::config::Config,
+    requested: Option<std::time::Duration>,
+) -> std::time::Duration {
+    requested.unwrap_or(config.deletion.grace_period)
+}
+
+/// Schedules the account for deletion after `grace` (default: `deletion.grace_period`). Every
+/// session but `keep` and every API key ends at once; the user is mailed how to cancel.
 pub async fn schedule(
     ctx: &AppContext,
     actor: &Actor,
     user: &user::Model,
     keep: Option<&str>,
-    grace: std::time::Duration,
+    grace: Option<std::time::Duration>,
     client: Option<&ClientInfo>,
     now: DateTime<Utc>,
 ) -> Result<DeletionStatus> {
-    let due = now + span(grace);
+    let due = now + span(grace_period(&ctx.config, grace));
     let txn = ctx.db.begin().await?;
     let updated = user::Entity::update_many()
         .col_expr(user::Column::DeletionRequestedAt, Expr::value(now))
@@ -171,16 +180,11 @@ pub async fn schedule(
         .record(&txn, now)
         .await?;
     let days = days_remaining(due, now);
-    let text = format!(
-        "Your account is scheduled for deletion on {} ({days} days from now). Until then you can sign in and cancel: POST /me/delete/cancel. After that date it is deleted for good.",
-        due.format("%Y-%m-%d %H:%M UTC")
-    );
-    outbox::notice(
+    outbox::queue(
         ctx,
         &txn,
-        user,
-        "Your account is scheduled for deletion",
-        &text,
+        Some(&user.id),
+        &Mail::deletion_scheduled(user, due, days),
         now,
     )
     .await?;
@@ -238,12 +242,11 @@ pub async fn cancel(
         .one(&ctx.db)
         .await?
     {
-        outbox::notice(
+        outbox::queue(
             ctx,
             &ctx.db,
-            &user,
-            "Your account will not be deleted",
-            "The deletion of your account was cancelled; everything stays as it was.",
+            Some(&user.id),
+            &Mail::deletion_cancelled(&user),
             now,
         )
         .await?;
@@ -370,9 +373,10 @@ pub async fn sweep_batch(ctx: &AppContext, now: DateTime<Utc>, batch: u64) -> Re
 pub async fn sweep(
     ctx: &AppContext,
     now: DateTime<Utc>,
-    batch: u64,
+    batch: Option<u64>,
     mut progress: impl FnMut(&SweepReport),
 ) -> Result<SweepReport> {
+    let batch = batch.unwrap_or(ctx.config.deletion.batch_size);
     let mut total = SweepReport::default();
     loop {
         let round = sweep_batch(ctx, now, batch).await?;

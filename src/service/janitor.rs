@@ -1,6 +1,5 @@
-//! The janitor: removes ended sessions, spent verification tokens, stale throttle rows and
-//! given-up mails in
-//! batches. `serve` runs it on `session.prune_cron`; `authctl sessions prune` runs it on demand.
+//! Flow: the janitor. Removes ended sessions, spent mailed tokens, stale throttle rows and
+//! given-up mails in batches. `serve` runs it on `session.prune_cron`; `authctl sessions prune` runs it on demand.
 //! Running it on several replicas at once is harmless: it only deletes what is already dead.
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
@@ -10,6 +9,8 @@ use crate::clock::span;
 use crate::context::AppContext;
 use crate::entity::{login_throttle, session, verification_token};
 use crate::error::Result;
+
+use super::sessions;
 
 /// How many rows each kind of pruning removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -26,20 +27,23 @@ pub struct PruneReport {
     pub mails: u64,
 }
 
-/// Deletes, `batch` rows at a time, everything that can no longer be used at `now`.
-pub async fn prune(ctx: &AppContext, now: DateTime<Utc>, batch: u64) -> Result<PruneReport> {
-    let batch = batch.max(1);
-    let idle_cutoff = now - span(ctx.config.session.idle_timeout);
+/// Rows per delete when the caller names no batch size.
+pub const PRUNE_BATCH: u64 = 500;
+
+/// Deletes, `batch` rows at a time ([`PRUNE_BATCH`] by default), everything that can no longer be
+/// used at `now`.
+pub async fn prune(
+    ctx: &AppContext,
+    now: DateTime<Utc>,
+    batch: Option<u64>,
+) -> Result<PruneReport> {
+    let batch = batch.unwrap_or(PRUNE_BATCH).max(1);
     let mut report = PruneReport::default();
     loop {
         let ids: Vec<String> = session::Entity::find()
             .select_only()
             .column(session::Column::Id)
-            .filter(
-                Condition::any()
-                    .add(session::Column::ExpiresAt.lte(now))
-                    .add(session::Column::LastActiveAt.lte(idle_cutoff)),
-            )
+            .filter(sessions::ended_rows(&ctx.config.session, now))
             .limit(batch)
             .into_tuple()
             .all(&ctx.db)

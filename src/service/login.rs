@@ -4,12 +4,9 @@
 //! account has one, else a full session recorded in the login history and the audit log, with the
 //! new-IP notice. [`second_factor`] finishes a waiting login.
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use crate::clock::span;
 use crate::context::AppContext;
 use crate::domain::{self, Email};
 use crate::entity::{session, user};
@@ -110,20 +107,11 @@ pub async fn password(
             } else {
                 "unknown_account"
             };
-            if let Some(user) = &other {
-                let attempt = Attempt {
-                    user_id: &user.id,
-                    kind: Kind::Login,
-                    method,
-                    success: false,
-                    reason: Some(reason),
-                };
-                history::record(&ctx.db, attempt, client, now).await?;
-            }
             // The attempted address is kept only when it is a well-formed address (never free
             // text, which may be a password typed into the wrong field).
-            audit::Event::new(&Actor::Anonymous, "login_failed").maybe_user(other.as_ref().map(|u| u.id.as_str())).client(client).detail(json!({ "method": method, "reason": reason, "email": email.as_ref().map(Email::as_str) })).record(&ctx.db, now)
-            .await?;
+            let detail = json!({ "method": method, "reason": reason, "email": email.as_ref().map(Email::as_str) });
+            let user_id = other.as_ref().map(|u| u.id.as_str());
+            record_failure(ctx, user_id, method, reason, detail, client, now).await?;
             return Err(Error::InvalidCredentials);
         }
     };
@@ -131,25 +119,8 @@ pub async fn password(
     reservation.succeeded(&ctx.db, account.as_deref()).await?;
     if user.disabled_at.is_some() {
         let reason = "account_disabled";
-        history::record(
-            &ctx.db,
-            Attempt {
-                user_id: &user.id,
-                kind: Kind::Login,
-                method,
-                success: false,
-                reason: Some(reason),
-            },
-            client,
-            now,
-        )
-        .await?;
-        audit::Event::new(&Actor::Anonymous, "login_failed")
-            .user(&user.id)
-            .client(client)
-            .detail(json!({ "method": method, "reason": reason }))
-            .record(&ctx.db, now)
-            .await?;
+        let detail = json!({ "method": method, "reason": reason });
+        record_failure(ctx, Some(&user.id), method, reason, detail, client, now).await?;
         return Err(Error::forbidden(
             "account_disabled",
             "this account has been disabled; contact an administrator",
@@ -158,11 +129,7 @@ pub async fn password(
     if verdict == Verified::YesRehash {
         // The configured argon2 parameters changed since this hash was made: upgrade it now.
         let fresh = ctx.hasher.hash(password).await?;
-        user::Entity::update_many()
-            .col_expr(user::Column::PasswordHash, Expr::value(fresh))
-            .filter(user::Column::Id.eq(user.id.as_str()))
-            .exec(&ctx.db)
-            .await?;
+        users::upgrade_password_hash(&ctx.db, &user.id, fresh).await?;
     }
     let (session, two_factor_required) = establish(
         ctx,
@@ -207,6 +174,35 @@ async fn second_factor_due(
     Ok(new)
 }
 
+/// Records a failed sign-in: in the login history of the account when it is known, and in the
+/// audit log with `detail`.
+async fn record_failure(
+    ctx: &AppContext,
+    user_id: Option<&str>,
+    method: &str,
+    reason: &str,
+    detail: Value,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if let Some(user_id) = user_id {
+        let attempt = Attempt {
+            user_id,
+            kind: Kind::Login,
+            method,
+            success: false,
+            reason: Some(reason),
+        };
+        history::record(&ctx.db, attempt, client, now).await?;
+    }
+    audit::Event::new(&Actor::Anonymous, "login_failed")
+        .maybe_user(user_id)
+        .client(client)
+        .detail(detail)
+        .record(&ctx.db, now)
+        .await
+}
+
 /// Records a completed login: history, audit, and the new-IP alert when `new_ip`.
 async fn record_login(
     ctx: &AppContext,
@@ -239,7 +235,7 @@ async fn record_login(
             .detail(json!({ "sessionId": session.id, "device": session.device_name }))
             .record(&ctx.db, now)
             .await?;
-        let mail = Mail::new_sign_in(&user.email, &user.name, session, &ctx.config.public_base());
+        let mail = Mail::new_sign_in(&ctx.config, user, session);
         outbox::queue(ctx, &ctx.db, Some(&user.id), &mail, now).await?;
     }
     Ok(())
@@ -284,36 +280,15 @@ pub async fn second_factor(
     let ((ok, kind), reservation) = reservation.check(&ctx.db, checked).await?;
     if !ok {
         reservation.failed();
-        let attempt = history::Attempt {
-            user_id: &user.id,
-            kind: history::Kind::Login,
-            method: &auth.session.auth_method,
-            success: false,
-            reason: Some("wrong_second_factor"),
-        };
-        history::record(&ctx.db, attempt, client, now).await?;
-        audit::Event::new(&Actor::Anonymous, "login_failed")
-            .user(&user.id)
-            .client(client)
-            .detail(json!({ "reason": "wrong_second_factor", "factor": kind }))
-            .record(&ctx.db, now)
-            .await?;
+        let reason = "wrong_second_factor";
+        let detail = json!({ "reason": reason, "factor": kind });
+        let method = &auth.session.auth_method;
+        record_failure(ctx, Some(&user.id), method, reason, detail, client, now).await?;
         return Err(Error::InvalidCode);
     }
     reservation.succeeded(&ctx.db, Some(&key)).await?;
     let new_ip = history::is_new_ip(&ctx.db, &user.id, client).await?;
-    let upgraded = session::Entity::update_many()
-        .col_expr(session::Column::State, Expr::value(sessions::ACTIVE))
-        .col_expr(session::Column::AuthenticatedAt, Expr::value(now))
-        .col_expr(
-            session::Column::ExpiresAt,
-            Expr::value(now + span(ctx.config.session.absolute_timeout)),
-        )
-        .filter(session::Column::Id.eq(auth.session.id.as_str()))
-        .filter(session::Column::State.eq(sessions::PENDING_2FA))
-        .exec(&ctx.db)
-        .await?;
-    if upgraded.rows_affected == 0 {
+    if !sessions::finish_second_factor(&ctx.db, &ctx.config, &auth.session.id, now).await? {
         return Err(Error::conflict(
             "login_complete",
             "this session is already signed in",
@@ -344,12 +319,11 @@ pub async fn second_factor(
     )
     .await?;
     if kind == "recovery_code" {
-        outbox::notice(
+        outbox::queue(
             ctx,
             &ctx.db,
-            user,
-            "A recovery code was used",
-            "One of your recovery codes was just used to sign in. If this was not you, change your password and make new recovery codes.",
+            Some(&user.id),
+            &Mail::recovery_code_used(user),
             now,
         )
         .await?;

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::clock::span;
 use crate::context::AppContext;
-use crate::entity::{mail_outbox, user};
+use crate::entity::mail_outbox;
 use crate::error::{Error, Result};
 use crate::mail::Mail;
 
@@ -52,19 +52,6 @@ pub async fn queue(
     .await?;
     ctx.mail_wake.notify_one();
     Ok(())
-}
-
-/// Queues a short security notice to the user's current address.
-pub async fn notice(
-    ctx: &AppContext,
-    db: &impl ConnectionTrait,
-    user: &user::Model,
-    subject: &str,
-    paragraph: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let mail = Mail::notice("notice", &user.email, &user.name, subject, paragraph);
-    queue(ctx, db, Some(&user.id), &mail, now).await
 }
 
 /// What one delivery round did.

@@ -8,15 +8,15 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
 
 use crate::clock::span;
-use crate::config::{Config, FingerprintPolicy};
+use crate::config::{Config, FingerprintPolicy, SessionConfig};
 use crate::context::AppContext;
 use crate::entity::{session, user};
 use crate::error::{Error, Result};
@@ -24,6 +24,31 @@ use crate::mail::Mail;
 use crate::tokens;
 
 use super::{Actor, ClientInfo, audit, devices};
+
+/// The one rule for "is this session still alive": before its absolute expiry and used within
+/// `session.idle_timeout`. [`alive`] applies it to a row, [`alive_rows`] and [`ended_rows`] to a
+/// query. (Whether its user may still sign in is the user's rule, checked beside it.)
+pub fn alive(config: &SessionConfig, session: &session::Model, now: DateTime<Utc>) -> bool {
+    session.expires_at > now && session.last_active_at > idle_cutoff(config, now)
+}
+
+/// The sessions [`alive`] at `now`, as a query condition.
+pub fn alive_rows(config: &SessionConfig, now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(session::Column::ExpiresAt.gt(now))
+        .add(session::Column::LastActiveAt.gt(idle_cutoff(config, now)))
+}
+
+/// The sessions no longer [`alive`] at `now`, as a query condition.
+pub fn ended_rows(config: &SessionConfig, now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(session::Column::ExpiresAt.lte(now))
+        .add(session::Column::LastActiveAt.lte(idle_cutoff(config, now)))
+}
+
+fn idle_cutoff(config: &SessionConfig, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - span(config.idle_timeout)
+}
 
 /// How a session was authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,8 +232,7 @@ pub async fn authenticate(
         return Err(Error::Unauthenticated);
     };
     let config = &ctx.config.session;
-    let idle_deadline = session.last_active_at + span(config.idle_timeout);
-    if session.expires_at <= now || idle_deadline <= now || user.disabled_at.is_some() {
+    if !alive(config, &session, now) || user.disabled_at.is_some() {
         // Ended: clean it up now rather than waiting for the janitor.
         session::Entity::delete_by_id(session.id.clone())
             .exec(&ctx.db)
@@ -343,7 +367,7 @@ async fn check_fingerprint(
             .detail(json!({ "sessionId": session.id, "device": session.device_name }))
             .record(&ctx.db, now)
             .await?;
-        let mail = Mail::fingerprint_alert(&user.email, &user.name, session, revoke);
+        let mail = Mail::fingerprint_alert(user, session, revoke);
         super::outbox::queue(ctx, &ctx.db, Some(&user.id), &mail, now).await?;
     }
     if revoke {
@@ -400,11 +424,9 @@ pub async fn list_for_user(
     current: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Vec<SessionView>> {
-    let idle_cutoff = now - span(ctx.config.session.idle_timeout);
     let rows = session::Entity::find()
         .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::ExpiresAt.gt(now))
-        .filter(session::Column::LastActiveAt.gt(idle_cutoff))
+        .filter(alive_rows(&ctx.config.session, now))
         .order_by_desc(session::Column::LastActiveAt)
         .order_by_desc(session::Column::Id)
         .all(&ctx.db)
@@ -537,4 +559,34 @@ pub async fn rotate_or_fail(
                 "the session changed during this request; try again",
             )
         })
+}
+
+/// How many sessions are not past their absolute expiry at `now` (for `/metrics`).
+pub async fn count_unexpired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64> {
+    Ok(session::Entity::find()
+        .filter(session::Column::ExpiresAt.gt(now))
+        .count(db)
+        .await?)
+}
+
+/// A session waiting for its second factor becomes a full one, from `now` for the whole
+/// `session.absolute_timeout`. False when it was no longer waiting (a parallel request won).
+pub async fn finish_second_factor(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let upgraded = session::Entity::update_many()
+        .col_expr(session::Column::State, Expr::value(ACTIVE))
+        .col_expr(session::Column::AuthenticatedAt, Expr::value(now))
+        .col_expr(
+            session::Column::ExpiresAt,
+            Expr::value(now + span(config.session.absolute_timeout)),
+        )
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::State.eq(PENDING_2FA))
+        .exec(db)
+        .await?;
+    Ok(upgraded.rows_affected > 0)
 }

@@ -16,6 +16,7 @@ use totp_rs::{Secret, Totp};
 use crate::context::AppContext;
 use crate::entity::{recovery_code, user};
 use crate::error::{Error, Result};
+use crate::mail::Mail;
 use crate::password::Verified;
 
 use super::sessions::Authenticated;
@@ -136,12 +137,11 @@ pub async fn enable(
         .detail(json!({ "factor": "totp" }))
         .record(&ctx.db, now)
         .await?;
-    outbox::notice(
+    outbox::queue(
         ctx,
         &ctx.db,
-        user,
-        "Two-factor authentication is on",
-        "Two-factor authentication was turned on for your account. Keep your recovery codes somewhere safe.",
+        Some(&user.id),
+        &Mail::two_factor_enabled(user),
         now,
     )
     .await?;
@@ -189,12 +189,11 @@ pub async fn disable(
         .client(client)
         .record(&ctx.db, now)
         .await?;
-    outbox::notice(
+    outbox::queue(
         ctx,
         &ctx.db,
-        user,
-        "Two-factor authentication is off",
-        "Two-factor authentication was turned off for your account. If this was not you, reset your password at once.",
+        Some(&user.id),
+        &Mail::two_factor_disabled(user),
         now,
     )
     .await?;
@@ -221,12 +220,11 @@ pub async fn regenerate_recovery_codes(
         .client(client)
         .record(&ctx.db, now)
         .await?;
-    outbox::notice(
+    outbox::queue(
         ctx,
         &ctx.db,
-        user,
-        "New recovery codes",
-        "New recovery codes were made for your account; the old ones no longer work.",
+        Some(&user.id),
+        &Mail::recovery_codes_replaced(user),
         now,
     )
     .await?;

@@ -1,9 +1,10 @@
-//! Accounts: signup, operator-created users, lookup, listing, verification by hand, disable/enable.
+//! Store: accounts. Operator-created users, lookup, listing, verification by hand, disable/enable,
+//! counts. Signing up is a flow of its own (`signup`).
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, SqlErr, TransactionTrait,
 };
 use secrecy::SecretString;
 use serde::Serialize;
@@ -288,4 +289,31 @@ pub async fn rename(
         .one(&ctx.db)
         .await?
         .ok_or(Error::NotFound("user"))
+}
+
+/// How many accounts there are (for `/metrics`).
+pub async fn count(db: &impl ConnectionTrait) -> Result<u64> {
+    Ok(user::Entity::find().count(db).await?)
+}
+
+/// How many accounts are scheduled for deletion (for `/metrics`).
+pub async fn count_pending_deletion(db: &impl ConnectionTrait) -> Result<u64> {
+    Ok(user::Entity::find()
+        .filter(user::Column::DeletionDueAt.is_not_null())
+        .count(db)
+        .await?)
+}
+
+/// Replaces a password hash made with older argon2 parameters (the password is unchanged).
+pub async fn upgrade_password_hash(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    hash: String,
+) -> Result<()> {
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(hash))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }

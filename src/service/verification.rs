@@ -39,12 +39,7 @@ pub async fn issue(
         .exec(db)
         .await?;
     let link = format!("{}/verify-email?token={token}", ctx.config.public_base());
-    let mail = Mail::verification(
-        &user.email,
-        &user.name,
-        &link,
-        ctx.config.verification.token_ttl,
-    );
+    let mail = Mail::verification(&ctx.config, user, &link);
     outbox::queue(ctx, db, Some(&user.id), &mail, now).await
 }
 

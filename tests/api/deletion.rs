@@ -290,13 +290,13 @@ async fn after_the_grace_period_the_sweep_leaves_nothing_personal(backend: Backe
         .expect("user")
         .id;
 
-    let early = deletion::sweep(&app.ctx, app.clock_now(), 10, |_| {})
+    let early = deletion::sweep(&app.ctx, app.clock_now(), Some(10), |_| {})
         .await
         .expect("sweep");
     assert_eq!(early.accounts, 0, "nothing is due during the grace period");
     app.clock
         .advance(app.ctx.config.deletion.grace_period + Duration::from_secs(1));
-    let report = deletion::sweep(&app.ctx, app.clock_now(), 10, |_| {})
+    let report = deletion::sweep(&app.ctx, app.clock_now(), Some(10), |_| {})
         .await
         .expect("sweep");
 
@@ -338,7 +338,7 @@ async fn after_the_grace_period_the_sweep_leaves_nothing_personal(backend: Backe
             .await
             .is_ok()
     );
-    let again = deletion::sweep(&app.ctx, app.clock_now(), 10, |_| {})
+    let again = deletion::sweep(&app.ctx, app.clock_now(), Some(10), |_| {})
         .await
         .expect("sweep");
     assert_eq!(again.accounts, 0, "running it twice is harmless");
@@ -361,7 +361,7 @@ async fn schedule_many(app: &TestApp, n: usize) -> Vec<String> {
             &Actor::System,
             &user,
             None,
-            Duration::from_secs(60),
+            Some(Duration::from_secs(60)),
             None,
             app.clock_now(),
         )
@@ -382,7 +382,7 @@ async fn a_cancel_racing_the_sweep_never_ends_cancelled_but_deleted(backend: Bac
         tokio::spawn(async move { deletion::cancel(&ctx, &Actor::System, &id, None, now).await })
     });
     let ctx = app.ctx.clone();
-    let sweep = tokio::spawn(async move { deletion::sweep(&ctx, now, 1, |_| {}).await });
+    let sweep = tokio::spawn(async move { deletion::sweep(&ctx, now, Some(1), |_| {}).await });
     let outcomes: Vec<_> = futures_join(cancels.collect()).await;
     let swept = sweep.await.expect("task").expect("the sweep never errors");
 
@@ -427,7 +427,7 @@ async fn concurrent_sweeps_delete_each_account_exactly_once(backend: Backend) {
             .expect("connect");
         let ctx = AppContext::new((*app.ctx.config).clone(), db).expect("context");
         sweeps.push(tokio::spawn(async move {
-            deletion::sweep(&ctx, now, 2, |_| {}).await
+            deletion::sweep(&ctx, now, Some(2), |_| {}).await
         }));
     }
     let mut total = 0;
@@ -453,7 +453,7 @@ async fn a_dry_run_counts_and_changes_nothing(backend: Backend) {
         &Actor::System,
         &user,
         None,
-        Duration::from_secs(60),
+        Some(Duration::from_secs(60)),
         None,
         app.clock_now(),
     )
@@ -473,7 +473,7 @@ async fn a_dry_run_counts_and_changes_nothing(backend: Backend) {
         "{report:?}"
     );
     assert_eq!(everything(&app.ctx).await.len(), before, "nothing changed");
-    let real = deletion::sweep(&app.ctx, app.clock_now(), 10, |_| {})
+    let real = deletion::sweep(&app.ctx, app.clock_now(), Some(10), |_| {})
         .await
         .expect("sweep");
     assert_eq!(real.deleted["login_events"], report.deleted["login_events"]);
@@ -566,7 +566,7 @@ async fn user_deleted_events_reach_the_webhook_signed_and_retried(backend: Backe
     })
     .await;
     let ids = schedule_many(&app, 1).await;
-    deletion::sweep(&app.ctx, app.clock_now(), 10, |_| {})
+    deletion::sweep(&app.ctx, app.clock_now(), Some(10), |_| {})
         .await
         .expect("sweep");
 

@@ -705,7 +705,7 @@ async fn the_janitor_prunes_ended_sessions_and_spent_tokens(backend: Backend) {
     app.verified_user("janitor@example.com").await; // one session, one used token
     app.signup("other@example.com").await; // another session (the client's cookie is replaced), one live token
 
-    let report = authctl::service::janitor::prune(&app.ctx, app.clock_now(), 1)
+    let report = authctl::service::janitor::prune(&app.ctx, app.clock_now(), Some(1))
         .await
         .expect("prune");
     assert_eq!(
@@ -716,7 +716,7 @@ async fn the_janitor_prunes_ended_sessions_and_spent_tokens(backend: Backend) {
 
     app.clock
         .advance(app.ctx.config.session.idle_timeout + Duration::from_secs(1));
-    let report = authctl::service::janitor::prune(&app.ctx, app.clock_now(), 1)
+    let report = authctl::service::janitor::prune(&app.ctx, app.clock_now(), Some(1))
         .await
         .expect("prune");
     assert_eq!(
@@ -731,7 +731,7 @@ async fn the_janitor_prunes_ended_sessions_and_spent_tokens(backend: Backend) {
             .expect("query")
             .is_empty()
     );
-    let again = authctl::service::janitor::prune(&app.ctx, app.clock_now(), 1)
+    let again = authctl::service::janitor::prune(&app.ctx, app.clock_now(), Some(1))
         .await
         .expect("prune");
     assert_eq!(again, Default::default(), "nothing left to do");

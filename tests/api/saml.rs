@@ -376,7 +376,7 @@ async fn jit_login_creates_then_updates_the_user_and_recomputes_roles(backend: B
     assert!(view.last_login_at.is_some());
 
     // The janitor forgets replay-cache entries once their assertions could no longer be valid.
-    let soon = janitor::prune(&app.ctx, app.clock_now(), 100)
+    let soon = janitor::prune(&app.ctx, app.clock_now(), Some(100))
         .await
         .expect("prune");
     assert_eq!(
@@ -384,7 +384,9 @@ async fn jit_login_creates_then_updates_the_user_and_recomputes_roles(backend: B
         "both assertions are still inside their validity"
     );
     let later = app.clock_now() + chrono::Duration::hours(1);
-    let report = janitor::prune(&app.ctx, later, 100).await.expect("prune");
+    let report = janitor::prune(&app.ctx, later, Some(100))
+        .await
+        .expect("prune");
     assert_eq!(report.saml, 2, "two assertions were used");
 }
 

@@ -671,10 +671,8 @@ async fn step_up(
     else {
         return Err(refuse("session_ended"));
     };
-    let idle_cutoff = now - span(ctx.config.session.idle_timeout);
     if session.state != sessions::ACTIVE
-        || session.expires_at <= now
-        || session.last_active_at <= idle_cutoff
+        || !sessions::alive(&ctx.config.session, &session, now)
         || user.disabled_at.is_some()
     {
         return Err(refuse("session_ended"));
