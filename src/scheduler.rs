@@ -10,8 +10,6 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use crate::context::AppContext;
 use crate::service::{deletion, janitor};
 
-/// Rows deleted per statement by the janitor: short transactions, never a long lock.
-
 type Work = fn(AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Ended sessions and spent tokens would otherwise pile up; nothing else depends on it.

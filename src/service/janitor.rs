@@ -27,7 +27,8 @@ pub struct PruneReport {
     pub mails: u64,
 }
 
-/// Rows per delete when the caller names no batch size.
+/// Rows deleted per statement when the caller names no batch size: short transactions, never a
+/// long lock.
 pub const PRUNE_BATCH: u64 = 500;
 
 /// Deletes, `batch` rows at a time ([`PRUNE_BATCH`] by default), everything that can no longer be
