@@ -6,7 +6,7 @@
 //! `cargo bench --bench saml_login` (figures in README.md; `AUTHCTL_BENCH_LOGINS` sets how many).
 use std::time::{Duration, Instant};
 
-use authctl::service::saml::{self, GroupRole, LinkPolicy, NewProvider, login, prefilter};
+use authctl::service::saml::{self, GroupRole, LinkPolicy, NewProvider, prefilter};
 use authctl::service::{Actor, ClientInfo};
 use base64::Engine;
 use serde_json::json;
@@ -81,7 +81,7 @@ fn main() {
     let mut responses = Vec::with_capacity(logins);
     for n in 0..logins {
         let started = runtime
-            .block_on(login::start(
+            .block_on(saml::start(
                 &ctx,
                 None,
                 Some("acme"),
@@ -127,7 +127,7 @@ fn main() {
     for response in &responses {
         let started = Instant::now();
         runtime
-            .block_on(login::complete(
+            .block_on(saml::complete(
                 &ctx,
                 "acme",
                 response,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::context::AppContext;
-use crate::service::saml::{self, login};
+use crate::service::saml;
 
 use super::cookies;
 use super::error::{ApiError, ErrorBody};
@@ -45,7 +45,7 @@ pub async fn lookup(
     State(ctx): State<AppContext>,
     ApiQuery(q): ApiQuery<LookupQuery>,
 ) -> Result<Json<LookupResponse>, ApiError> {
-    let provider = login::lookup(&ctx, &q.email).await?;
+    let provider = saml::lookup(&ctx, &q.email).await?;
     let login_url = provider.as_ref().map(|_| {
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("email", q.email.trim())
@@ -107,7 +107,7 @@ pub async fn start(
                 "a step-up can only be started from this site",
             ));
         }
-        login::start_step_up(
+        saml::start_step_up(
             &ctx,
             &auth,
             q.redirect.as_deref(),
@@ -117,7 +117,7 @@ pub async fn start(
         )
         .await?
     } else {
-        login::start(
+        saml::start(
             &ctx,
             q.email.as_deref(),
             q.provider.as_deref(),
@@ -165,7 +165,7 @@ pub async fn acs(
     let limit = ctx.config.saml.max_response_bytes / 3 * 4 * 11 / 10 + 4096;
     let binding = cookies::named(&headers, cookies::saml_cookie_name(&ctx.config));
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        let refused = login::refused(&ctx, &provider, "too_large", None, &client, now).await?;
+        let refused = saml::refused(&ctx, &provider, "too_large", None, &client, now).await?;
         return Err(ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             ..ApiError::from(refused)
@@ -176,7 +176,7 @@ pub async fn acs(
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
     // The binding cookie stays either way: other tabs may have logins of their own pending.
-    let done = login::complete(&ctx, &provider, &saml_response, binding, &client, now).await?;
+    let done = saml::complete(&ctx, &provider, &saml_response, binding, &client, now).await?;
     // A login that still needs the account's second factor says so to the page it lands on,
     // which asks for the code (`POST /login/2fa`).
     let target = if done.two_factor_required {

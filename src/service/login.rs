@@ -1,5 +1,5 @@
 //! Flow: signing in. Every method proves who the user is in its own way (a password here, SSO in
-//! `saml::login`; magic links and passkeys next) and then hands over to [`establish`], the one
+//! `saml` (its ACS); magic links and passkeys next) and then hands over to [`establish`], the one
 //! place where a proof becomes a session: a login still waiting for its second factor when the
 //! account has one, else a full session recorded in the login history and the audit log, with the
 //! new-IP notice. [`second_factor`] finishes a waiting login.

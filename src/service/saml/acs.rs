@@ -1,34 +1,25 @@
-//! The SSO login: `start` (domain lookup, AuthnRequest, browser binding) and `complete` (the
-//! Assertion Consumer Service: every check of SAML.md, then just-in-time provisioning, roles and
-//! a session with method `sso`).
-use std::time::Duration;
+//! The Assertion Consumer Service: the pre-filtered Response is verified (signature, issuer,
+//! audience, destination, times, the request it answers, replays), then the login is handed to
+//! `service::login::establish`.
 
 use chrono::{DateTime, Utc};
-use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
-use samael::key_info::{KeyInfo, X509Data};
-use samael::metadata::{EntityDescriptor, KeyDescriptor};
 use samael::schema::Assertion;
-use samael::service_provider::{Error as SamlError, ServiceProvider};
+use samael::service_provider::Error as SamlError;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
-    TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use url::Url;
 
 use crate::clock::span;
 use crate::context::AppContext;
 use crate::domain::{Email, Name};
-use crate::entity::{saml_provider, saml_replay, saml_request, session, sso_identity, user};
+use crate::entity::{saml_provider, saml_replay, saml_request, user};
 use crate::error::{Error, Result};
-use crate::service::sessions::{self, AuthMethod, NewSession};
-use crate::service::users::{self, NewUser};
+use crate::service::sessions::{AuthMethod, NewSession};
 use crate::service::{Actor, ClientInfo, audit, login};
 use crate::tokens;
 
-use super::{LinkPolicy, acs_url, certificates_of, find, group_roles_of, hex, prefilter};
+use super::*;
 
 /// Attribute names tried, in order, when a provider does not name its own.
 const EMAIL_ATTRIBUTES: &[&str] = &[
@@ -38,6 +29,7 @@ const EMAIL_ATTRIBUTES: &[&str] = &[
     "urn:oid:0.9.2342.19200300.100.1.3",
     "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
 ];
+
 const NAME_ATTRIBUTES: &[&str] = &[
     "name",
     "displayName",
@@ -45,6 +37,7 @@ const NAME_ATTRIBUTES: &[&str] = &[
     "urn:oid:2.16.840.1.113730.3.1.241",
     "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
 ];
+
 const GROUP_ATTRIBUTES: &[&str] = &[
     "groups",
     "memberOf",
@@ -61,14 +54,6 @@ static VERIFICATIONS: std::sync::LazyLock<tokio::sync::Semaphore> =
         )
     });
 
-/// A started login: where to send the browser, and the cookie that binds the request to it.
-pub struct Started {
-    pub redirect: Url,
-    /// The binding cookie's value (random; the database keeps only its hash).
-    pub binding: String,
-    pub ttl: Duration,
-}
-
 /// A finished login.
 pub struct Completed {
     pub user: user::Model,
@@ -79,248 +64,8 @@ pub struct Completed {
     pub two_factor_required: bool,
 }
 
-/// The answer to `GET /sso/lookup`.
-pub async fn lookup(ctx: &AppContext, raw_email: &str) -> Result<Option<String>> {
-    let email = Email::parse(raw_email)?;
-    Ok(
-        crate::service::identities::provider_for_domain(&ctx.db, email.domain())
-            .await?
-            .map(|p| p.name),
-    )
-}
-
-/// Checks a post-login target: a path on this site, never another origin.
-pub fn safe_target(raw: Option<&str>) -> Result<String> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-        return Ok("/".into());
-    };
-    // A plain absolute path: no `//` or dot segments anywhere (a frontend reading the path must
-    // not find another origin in it), ASCII only.
-    let path = raw.split(['?', '#']).next().unwrap_or_default();
-    let fine = raw.starts_with('/')
-        && !path.contains("//")
-        && !path
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
-        && raw.len() <= 2048
-        && raw.chars().all(|c| c.is_ascii_graphic() && c != '\\');
-    if fine {
-        Ok(raw.to_owned())
-    } else {
-        Err(Error::invalid(
-            "invalid_redirect",
-            "the redirect target must be a path on this site, such as /account",
-        ))
-    }
-}
-
-/// `GET /sso/login?stepUp=true`: the signed-in SSO user re-authenticates at their IdP
-/// (`ForceAuthn`); the Response then opens the step-up window of this very session.
-pub async fn start_step_up(
-    ctx: &AppContext,
-    auth: &sessions::Authenticated,
-    target: Option<&str>,
-    binding: Option<&str>,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> Result<Started> {
-    let target = safe_target(target)?;
-    if auth.user.totp_enabled_at.is_some() {
-        // The IdP's login does not replace the factor this account has here.
-        return Err(second_factor_required());
-    }
-    let identity = sso_identity::Entity::find()
-        .filter(sso_identity::Column::UserId.eq(auth.user.id.as_str()))
-        .order_by_desc(sso_identity::Column::LastLoginAt)
-        .one(&ctx.db)
-        .await?;
-    let provider = match identity {
-        // By entity ID: the provider may have been removed and registered again.
-        Some(identity) => {
-            saml_provider::Entity::find()
-                .filter(saml_provider::Column::EntityId.eq(identity.idp_entity_id.as_str()))
-                .one(&ctx.db)
-                .await?
-        }
-        None => None,
-    }
-    .ok_or_else(|| {
-        Error::invalid(
-            "no_sso_identity",
-            "this account does not sign in through a SAML provider; confirm with POST /auth/confirm",
-        )
-    })?;
-    begin(
-        ctx,
-        &provider,
-        target,
-        Some(&auth.session.id),
-        binding,
-        client,
-        now,
-    )
-    .await
-}
-
-fn second_factor_required() -> Error {
-    Error::forbidden(
-        "second_factor_required",
-        "this account uses two-factor authentication: confirm with {\"code\"} at POST /auth/confirm",
-    )
-}
-
-/// `GET /sso/login`: picks the provider (by address domain or by name), stores a request with
-/// a 256-bit ID bound to the browser's binding cookie (made when missing), and returns the IdP
-/// URL carrying a signed AuthnRequest (HTTP-Redirect binding).
-pub async fn start(
-    ctx: &AppContext,
-    email: Option<&str>,
-    provider: Option<&str>,
-    target: Option<&str>,
-    binding: Option<&str>,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> Result<Started> {
-    let target = safe_target(target)?;
-    let provider = match (email, provider) {
-        (_, Some(name)) => find(&ctx.db, name).await?,
-        (Some(raw), None) => {
-            let email = Email::parse(raw)?;
-            crate::service::identities::provider_for_domain(&ctx.db, email.domain())
-                .await?
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "sso_not_configured",
-                        format!("no single sign-on provider serves {}", email.domain()),
-                    )
-                })?
-        }
-        (None, None) => {
-            return Err(Error::invalid(
-                "email_or_provider_required",
-                "give ?email=<address> or ?provider=<name>",
-            ));
-        }
-    };
-    begin(ctx, &provider, target, None, binding, client, now).await
-}
-
-async fn begin(
-    ctx: &AppContext,
-    provider: &saml_provider::Model,
-    target: String,
-    step_up_session: Option<&str>,
-    binding: Option<&str>,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> Result<Started> {
-    crate::service::throttle::per_ip_per_hour(
-        &ctx.db,
-        "sso-ip",
-        client.ip,
-        ctx.config.saml.logins_per_ip_per_hour,
-        now,
-    )
-    .await?;
-    let key = super::sp_key(ctx).await?;
-    let id = format!("_{}", tokens::generate());
-    // One binding per browser: logins started in two tabs both stay answerable.
-    let binding = binding
-        .filter(|b| {
-            b.len() == 43
-                && b.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        })
-        .map_or_else(tokens::generate, str::to_owned);
-    let ttl = ctx.config.saml.request_ttl;
-    saml_request::Entity::insert(saml_request::ActiveModel {
-        id: Set(id.clone()),
-        provider_id: Set(provider.id.clone()),
-        binding_hash: Set(tokens::hash(&binding)),
-        target: Set(target),
-        step_up_session_id: Set(step_up_session.map(str::to_owned)),
-        created_at: Set(now),
-        expires_at: Set(now + span(ttl)),
-    })
-    .exec_without_returning(&ctx.db)
-    .await?;
-    let mut sp = service_provider(ctx, provider, EntityDescriptor::default());
-    sp.force_authn = step_up_session.is_some();
-    let internal = |e: Box<dyn std::error::Error>| {
-        Error::Internal(anyhow::anyhow!("cannot build the AuthnRequest: {e}"))
-    };
-    let mut request = sp
-        .make_authentication_request(&provider.sso_url)
-        .map_err(internal)?;
-    request.id = id;
-    request.issue_instant = now;
-    let redirect = request
-        .signed_redirect("", &key.key)
-        .map_err(internal)?
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the AuthnRequest has no destination")))?;
-    Ok(Started {
-        redirect,
-        binding,
-        ttl,
-    })
-}
-
-fn service_provider(
-    ctx: &AppContext,
-    provider: &saml_provider::Model,
-    idp_metadata: EntityDescriptor,
-) -> ServiceProvider {
-    ServiceProvider {
-        entity_id: Some(super::sp_entity_id(&ctx.config)),
-        acs_url: Some(acs_url(&ctx.config, &provider.name)),
-        idp_metadata,
-        allow_idp_initiated: false,
-        max_clock_skew: chrono::Duration::from_std(ctx.config.saml.clock_skew)
-            .unwrap_or_else(|_| chrono::Duration::seconds(120)),
-        allowed_signature_algorithms: Some(vec![
-            AllowedSignatureAlgorithm::RsaSha256,
-            AllowedSignatureAlgorithm::RsaSha384,
-            AllowedSignatureAlgorithm::RsaSha512,
-            AllowedSignatureAlgorithm::EcdsaSha256,
-            AllowedSignatureAlgorithm::EcdsaSha384,
-            AllowedSignatureAlgorithm::EcdsaSha512,
-        ]),
-        ..ServiceProvider::default()
-    }
-}
-
-/// The provider's stored metadata with exactly its accepted signing certificates.
-fn idp_descriptor(provider: &saml_provider::Model) -> Option<EntityDescriptor> {
-    let mut descriptor: EntityDescriptor = provider.metadata_xml.parse().ok()?;
-    let certificates = certificates_of(provider);
-    if certificates.is_empty() {
-        return None;
-    }
-    let keys = vec![KeyDescriptor {
-        key_use: Some("signing".into()),
-        key_info: KeyInfo {
-            id: None,
-            x509_data: Some(X509Data {
-                certificates: certificates
-                    .iter()
-                    .map(|c| {
-                        samael::crypto::mime_encode_x509_cert(&CertificateDer::from(c.clone()))
-                    })
-                    .collect(),
-            }),
-        },
-        encryption_methods: None,
-    }];
-    let idps = descriptor.idp_sso_descriptors.as_mut()?;
-    for idp in idps.iter_mut() {
-        idp.key_descriptors = keys.clone();
-    }
-    descriptor.entity_id = Some(provider.entity_id.clone());
-    Some(descriptor)
-}
-
 /// Why a Response was refused: audited, never shown.
-enum Fail {
+pub(super) enum Fail {
     Refused {
         reason: &'static str,
         user_id: Option<String>,
@@ -340,7 +85,7 @@ impl From<sea_orm::DbErr> for Fail {
     }
 }
 
-fn refuse(reason: &'static str) -> Fail {
+pub(super) fn refuse(reason: &'static str) -> Fail {
     Fail::Refused {
         reason,
         user_id: None,
@@ -651,83 +396,6 @@ async fn take_request(
     Ok((consumed == 1).then_some(request))
 }
 
-/// The Response to a step-up request: the same person (same IdP identity as the session's
-/// user) authenticated again after the request was made; the session's window opens.
-#[allow(clippy::too_many_arguments)]
-async fn step_up(
-    ctx: &AppContext,
-    provider: &saml_provider::Model,
-    request: &saml_request::Model,
-    session_id: &str,
-    assertion: &Assertion,
-    checked: &Checked,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> std::result::Result<Completed, Fail> {
-    let Some((session, Some(user))) = session::Entity::find_by_id(session_id)
-        .find_also_related(user::Entity)
-        .one(&ctx.db)
-        .await?
-    else {
-        return Err(refuse("session_ended"));
-    };
-    if session.state != sessions::ACTIVE
-        || !sessions::alive(&ctx.config.session, &session, now)
-        || user.disabled_at.is_some()
-    {
-        return Err(refuse("session_ended"));
-    }
-    if user.totp_enabled_at.is_some() {
-        return Err(Fail::Refused {
-            reason: "second_factor_required",
-            user_id: Some(user.id),
-        });
-    }
-    let same_person = sso_identity::Entity::find()
-        .filter(sso_identity::Column::IdpEntityId.eq(provider.entity_id.as_str()))
-        .filter(sso_identity::Column::NameId.eq(checked.name_id.as_str()))
-        .filter(sso_identity::Column::UserId.eq(user.id.as_str()))
-        .one(&ctx.db)
-        .await?
-        .is_some();
-    if !same_person {
-        return Err(Fail::Refused {
-            reason: "step_up_other_user",
-            user_id: Some(user.id),
-        });
-    }
-    // ForceAuthn was asked for: the IdP must say the user authenticated after the request.
-    let skew = span(ctx.config.saml.clock_skew);
-    let fresh = assertion
-        .authn_statements
-        .iter()
-        .flatten()
-        .filter_map(|s| s.authn_instant)
-        .any(|t| t + skew >= request.created_at);
-    if !fresh {
-        return Err(Fail::Refused {
-            reason: "not_reauthenticated",
-            user_id: Some(user.id),
-        });
-    }
-    let auth = sessions::Authenticated {
-        session,
-        user,
-        rotated: None,
-        via_previous: false,
-    };
-    let (token, _) = crate::service::step_up::open_window(ctx, &auth, "sso", client, now).await?;
-    Ok(Completed {
-        user: auth.user,
-        session: NewSession {
-            token,
-            session: auth.session,
-        },
-        target: request.target.clone(),
-        two_factor_required: false,
-    })
-}
-
 /// The first `AuthnContextClassRef` of the assertion's AuthnStatements.
 fn authn_context(assertion: &Assertion) -> Option<String> {
     assertion
@@ -738,8 +406,8 @@ fn authn_context(assertion: &Assertion) -> Option<String> {
         .next()
 }
 
-struct Checked {
-    name_id: String,
+pub(super) struct Checked {
+    pub(super) name_id: String,
     expires_at: DateTime<Utc>,
 }
 
@@ -851,129 +519,4 @@ impl Attributes {
     fn first(&self, wanted: &str) -> Option<String> {
         self.all(wanted).into_iter().next()
     }
-}
-
-/// A disabled account is refused before anything about it changes.
-fn refuse_disabled(user: &user::Model) -> std::result::Result<(), Fail> {
-    match user.disabled_at {
-        Some(_) => Err(Fail::Refused {
-            reason: "account_disabled",
-            user_id: Some(user.id.clone()),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Finds the user of (IdP entity ID, NameID); links an existing account when the provider's
-/// policy allows it; creates one otherwise.
-async fn resolve_user(
-    ctx: &AppContext,
-    provider: &saml_provider::Model,
-    name_id: &str,
-    email: &Email,
-    name: &str,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> std::result::Result<user::Model, Fail> {
-    let txn = ctx.db.begin().await?;
-    let identity = sso_identity::Entity::find()
-        .filter(sso_identity::Column::IdpEntityId.eq(provider.entity_id.as_str()))
-        .filter(sso_identity::Column::NameId.eq(name_id))
-        .one(&txn)
-        .await?;
-    if let Some(identity) = identity {
-        let user = user::Entity::find_by_id(identity.user_id.as_str())
-            .one(&txn)
-            .await?
-            .ok_or(Error::NotFound("user"))?;
-        refuse_disabled(&user)?;
-        let user = if user.name != name {
-            let mut active: user::ActiveModel = user.into();
-            active.name = Set(name.to_owned());
-            active.updated_at = Set(now);
-            user::Entity::update(active).exec(&txn).await?
-        } else {
-            user
-        };
-        sso_identity::Entity::update_many()
-            .col_expr(sso_identity::Column::LastLoginAt, Expr::value(now))
-            .col_expr(
-                sso_identity::Column::ProviderId,
-                Expr::value(provider.id.clone()),
-            )
-            .filter(sso_identity::Column::Id.eq(identity.id.as_str()))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        return Ok(user);
-    }
-    let existing = users::find_by_email(&txn, email).await?;
-    let user = match existing {
-        Some(user) => {
-            refuse_disabled(&user)?;
-            let policy = LinkPolicy::parse(&provider.link_policy).unwrap_or(LinkPolicy::None);
-            if policy != LinkPolicy::VerifiedEmail || user.email_verified_at.is_none() {
-                return Err(Fail::Refused {
-                    reason: "account_exists_not_linked",
-                    user_id: Some(user.id),
-                });
-            }
-            audit::Event::new(&Actor::System, "sso_linked")
-                .user(&user.id)
-                .client(client)
-                .detail(json!({ "provider": provider.name }))
-                .record(&txn, now)
-                .await?;
-            user
-        }
-        None => {
-            let new = NewUser {
-                email: email.as_str().to_owned(),
-                name: name.to_owned(),
-                password: None,
-                verified: true,
-            };
-            let user = users::insert(&txn, users::prepare(ctx, new).await?, now).await?;
-            audit::Event::new(&Actor::System, "user_created").user(&user.id).client(client).detail(json!({ "verified": true, "email": user.email, "via": "sso", "provider": provider.name })).record(&txn, now)
-            .await?;
-            user
-        }
-    };
-    sso_identity::Entity::insert(sso_identity::ActiveModel {
-        id: Set(uuid::Uuid::now_v7().to_string()),
-        user_id: Set(user.id.clone()),
-        idp_entity_id: Set(provider.entity_id.clone()),
-        name_id: Set(name_id.to_owned()),
-        provider_id: Set(provider.id.clone()),
-        created_at: Set(now),
-        last_login_at: Set(now),
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(user)
-}
-
-/// Replaces the roles this provider gave the user with those its groups map to now (plus the
-/// provider's default role). Returns the user's roles from this provider.
-async fn set_roles(
-    ctx: &AppContext,
-    provider: &saml_provider::Model,
-    user_id: &str,
-    groups: &[String],
-    now: DateTime<Utc>,
-) -> Result<Vec<String>> {
-    let mut roles: Vec<String> = group_roles_of(provider)
-        .into_iter()
-        .filter(|m| groups.iter().any(|g| g == &m.group))
-        .map(|m| m.role)
-        .chain(provider.default_role.clone())
-        .collect();
-    roles.sort();
-    roles.dedup();
-    let source = super::role_source(&provider.name);
-    let txn = ctx.db.begin().await?;
-    crate::service::roles::replace_from_source(&txn, user_id, &source, &roles, now).await?;
-    txn.commit().await?;
-    Ok(roles)
 }
