@@ -7,7 +7,7 @@ use crate::config::{Config, Overrides};
 use crate::context::AppContext;
 use crate::error::Error;
 
-pub mod apikeys;
+pub mod api_keys;
 pub mod audit;
 pub mod completions;
 pub mod deletion;
@@ -77,7 +77,7 @@ pub enum Command {
     Verification(verification::VerificationCommand),
     /// List and revoke users' API keys.
     #[command(subcommand)]
-    Apikeys(apikeys::ApiKeysCommand),
+    Apikeys(api_keys::ApiKeysCommand),
     /// The mail outbox: deliver queued mail now, or see how much waits.
     #[command(subcommand)]
     Mail(mail::MailCommand),

@@ -5,7 +5,6 @@ pub mod deletion_event;
 pub mod login_event;
 pub mod login_throttle;
 pub mod mail_outbox;
-pub mod prelude;
 pub mod recovery_code;
 pub mod saml_domain;
 pub mod saml_provider;

@@ -28,8 +28,8 @@ pub mod extract;
 pub mod health;
 pub mod me;
 pub mod metrics;
+pub mod saml;
 pub mod sessions;
-pub mod sso;
 pub mod step_up;
 pub mod two_factor;
 pub mod verification;
@@ -95,10 +95,10 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(sessions::revoke))
         .routes(routes!(sessions::revoke_others))
         .routes(routes!(sessions::login_history))
-        .routes(routes!(sso::lookup))
-        .routes(routes!(sso::start))
-        .routes(routes!(sso::acs))
-        .routes(routes!(sso::metadata))
+        .routes(routes!(saml::lookup))
+        .routes(routes!(saml::start))
+        .routes(routes!(saml::acs))
+        .routes(routes!(saml::metadata))
         .routes(routes!(verification::verify_email))
         .routes(routes!(verification::resend))
         .routes(routes!(health::healthz))
