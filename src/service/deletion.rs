@@ -142,6 +142,7 @@ pub fn grace_period(
 
 /// Schedules the account for deletion after `grace` (default: `deletion.grace_period`). Every
 /// session but `keep` and every API key ends at once; the user is mailed how to cancel.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %user.id))]
 pub async fn schedule(
     ctx: &AppContext,
     actor: &Actor,
@@ -370,6 +371,7 @@ pub async fn sweep_batch(ctx: &AppContext, now: DateTime<Utc>, batch: u64) -> Re
 }
 
 /// Sweeps until nothing is due; `progress` hears after every batch.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn sweep(
     ctx: &AppContext,
     now: DateTime<Utc>,

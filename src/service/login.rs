@@ -32,6 +32,7 @@ pub struct Proven<'a> {
 
 /// Turns a proven first factor into a session. Returns it and whether it still waits for the
 /// second factor.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %proven.user.id, method = proven.method.as_str()))]
 pub async fn establish(
     ctx: &AppContext,
     proven: Proven<'_>,
@@ -69,6 +70,7 @@ pub struct LoginOutcome {
 ///
 /// An unknown address, an account without a password and a wrong password all cost one argon2
 /// verification and end in the same `InvalidCredentials`.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn password(
     ctx: &AppContext,
     raw_email: &str,
@@ -248,6 +250,7 @@ pub enum SecondFactor {
 }
 
 /// Finishes a pending login: on a correct code the session becomes a full one with a new token.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn second_factor(
     ctx: &AppContext,
     auth: &Authenticated,

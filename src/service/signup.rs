@@ -12,6 +12,7 @@ use super::sessions::{self, AuthMethod, NewSession};
 use super::{Actor, ClientInfo, audit, history, identities, throttle, users, verification};
 
 /// `POST /signup`: creates the account, signs it in and mails a verification link.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn signup(
     ctx: &AppContext,
     new: users::NewUser,

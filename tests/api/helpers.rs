@@ -94,6 +94,20 @@ pub struct TestApp {
     _pg: Option<PgDatabase>,
 }
 
+/// `AUTHCTL_TEST_LOG=debug` (any `EnvFilter` directive) prints the service's tracing output,
+/// spans included, beside the failing test's output.
+fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(directives) = std::env::var("AUTHCTL_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(directives))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, |_| {}).await
@@ -101,6 +115,7 @@ impl TestApp {
 
     /// Starts the app with the test defaults, changed by `tweak`.
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        init_test_log();
         let dir = tempfile::tempdir().expect("temp dir");
         let mail_dir = dir.path().join("mail");
         let mut config = Config::default();
