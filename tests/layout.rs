@@ -131,7 +131,7 @@ fn service_graph() -> BTreeMap<String, BTreeSet<String>> {
             continue;
         }
         let module = parts[0].clone();
-        // In `saml/login.rs`, `super::` is `saml`; `super::super::` is the service layer.
+        // In `saml/acs.rs`, `super::` is `saml`; `super::super::` is the service layer.
         let nested = parts.len() > 1;
         let prefixes: &[&str] = if nested {
             &["crate::service::", "super::super::"]

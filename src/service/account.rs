@@ -1,4 +1,4 @@
-//! Credential changes: the email address (confirmed from the new address, challenge 3), the
+//! Credential changes: the email address (confirmed from the new address), the
 //! password (with the current one) and a forgotten password (a mailed single-use link).
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;

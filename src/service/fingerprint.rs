@@ -1,4 +1,4 @@
-//! Browser fingerprints (challenge 4): the `X-Client-Fingerprint` header is a small JSON object of
+//! Browser fingerprints: the `X-Client-Fingerprint` header is a small JSON object of
 //! attributes (`{"screen":"1920x1080","timezone":"Europe/Berlin","language":"de-DE"}`); a session
 //! keeps only a hash of its canonical form.
 /// The largest header accepted; anything bigger is ignored.

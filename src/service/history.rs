@@ -1,4 +1,4 @@
-//! Login history (challenge 2) and the new-IP check built on it.
+//! Login history and the new-IP check built on it.
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,

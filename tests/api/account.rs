@@ -1,4 +1,4 @@
-//! Email change (challenge 3), password change and password reset.
+//! Email change, password change and password reset.
 use std::time::Duration;
 
 use reqwest::StatusCode;
