@@ -24,6 +24,7 @@ const CANCEL_EMAIL_CHANGE: &str = "cancel_email_change";
 
 /// `PUT /me/email`: keeps the current address, mails a confirmation link to the new one and a
 /// notice to the old one. Returns the pending address.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn request_email_change(
     ctx: &AppContext,
     auth: &Authenticated,
@@ -120,6 +121,7 @@ async fn cancel_pending_change(
 }
 
 /// `DELETE /me/email/pending`: the signed-in user withdraws a pending email change.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn cancel_email_change(
     ctx: &AppContext,
     auth: &Authenticated,
@@ -140,6 +142,7 @@ pub async fn check_cancel_link(ctx: &AppContext, token: &str, now: DateTime<Utc>
 }
 
 /// `POST /cancel-email-change`: the link mailed to the old address cancels the change.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn cancel_email_change_by_link(
     ctx: &AppContext,
     token: &str,
@@ -169,6 +172,7 @@ pub async fn cancel_email_change_by_link(
 
 /// `GET /confirm-email-change`: switches the address. Uniqueness is checked again, atomically,
 /// by the database at this moment.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn confirm_email_change(
     ctx: &AppContext,
     token: &str,
@@ -221,6 +225,7 @@ pub async fn confirm_email_change(
 
 /// `PUT /me/password`: needs the current password; ends every other session and rotates this
 /// one's token. Returns the new token.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn change_password(
     ctx: &AppContext,
     auth: &Authenticated,
@@ -306,6 +311,7 @@ async fn set_password(
 
 /// `POST /me/sessions/revoke-others`: signs out everywhere else and, since that is what someone
 /// does who fears their account is in other hands, cancels a pending email change too.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn sign_out_everywhere_else(
     ctx: &AppContext,
     auth: &Authenticated,
@@ -337,6 +343,7 @@ pub async fn sign_out_everywhere_else(
 /// `POST /password-reset`: mails a reset link when the address has an account with a password.
 /// The answer never depends on that. At most one mail per `password_reset.resend_interval` per
 /// address; a client IP past `password_reset.ip_limit_per_hour` gets `Throttled`.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn request_reset(
     ctx: &AppContext,
     raw_email: &str,
@@ -392,6 +399,7 @@ pub async fn request_reset(
 
 /// `POST /password-reset/confirm`: sets the new password and ends every session. It does not
 /// sign the user in, so a second factor is still asked at the next login.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn confirm_reset(
     ctx: &AppContext,
     token: &str,

@@ -44,6 +44,7 @@ impl From<api_key::Model> for ApiKeyView {
 }
 
 /// Creates a key; the returned string is the only time the secret exists outside the client.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %user_id))]
 pub async fn create(
     ctx: &AppContext,
     user_id: &str,
@@ -117,6 +118,7 @@ pub async fn list(ctx: &AppContext, user_id: &str) -> Result<Vec<ApiKeyView>> {
 }
 
 /// Revokes a key. With `owner`, another user's key is `NotFound`.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(key_id = %id))]
 pub async fn revoke(
     ctx: &AppContext,
     actor: &Actor,

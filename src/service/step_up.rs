@@ -38,6 +38,7 @@ pub fn window_until(
 }
 
 /// Checks the proof, opens the window and returns the session's new token and the window's end.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn confirm(
     ctx: &AppContext,
     auth: &Authenticated,
@@ -131,6 +132,7 @@ pub async fn confirm(
 
 /// After a successful re-authentication with `factor`: opens the window, resets the session's
 /// timers, rotates its token and audits. Returns the new token and the window's end.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn open_window(
     ctx: &AppContext,
     auth: &Authenticated,

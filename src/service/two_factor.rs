@@ -46,6 +46,7 @@ fn totp(secret: Vec<u8>, issuer: &str, account: &str) -> Result<Totp> {
 }
 
 /// Starts enrolment: a new secret, kept as pending until `enable` sees a correct code.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn setup(
     ctx: &AppContext,
     auth: &Authenticated,
@@ -85,6 +86,7 @@ pub async fn setup(
 }
 
 /// Enables two-factor authentication with the first correct code; returns the recovery codes.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn enable(
     ctx: &AppContext,
     auth: &Authenticated,
@@ -149,6 +151,7 @@ pub async fn enable(
 }
 
 /// Turns two-factor authentication off and deletes the recovery codes.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn disable(
     ctx: &AppContext,
     auth: &Authenticated,
@@ -201,6 +204,7 @@ pub async fn disable(
 }
 
 /// Replaces every recovery code with a new set.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn regenerate_recovery_codes(
     ctx: &AppContext,
     auth: &Authenticated,

@@ -18,6 +18,7 @@ pub const PURPOSE: &str = "verify_email";
 
 /// Stores a new token for the user's current address and queues the mail with the link, on `db`
 /// (the caller's transaction, so the token and its mail exist together or not at all).
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %user.id))]
 pub async fn issue(
     ctx: &AppContext,
     db: &impl ConnectionTrait,
@@ -45,6 +46,7 @@ pub async fn issue(
 
 /// `GET /verify-email`: consumes the token and marks the address verified.
 /// A used, expired or unknown token is `Gone` (410): the link no longer works.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn confirm(
     ctx: &AppContext,
     token: &str,
@@ -93,6 +95,7 @@ pub enum Resent {
 
 /// Sends a fresh link unless the address is verified or a mail went out too recently. The
 /// "too recently" check is one conditional update, so it holds across replicas and races.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %user.id))]
 pub async fn resend(
     ctx: &AppContext,
     actor: &Actor,
@@ -141,6 +144,7 @@ pub async fn limit_resend(ctx: &AppContext, client: &ClientInfo, now: DateTime<U
 }
 
 /// `POST /verify-email/resend` by address: does the work if there is any and reveals nothing.
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn resend_for_address(
     ctx: &AppContext,
     raw_email: &str,

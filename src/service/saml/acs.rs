@@ -110,6 +110,7 @@ fn failed() -> Error {
 }
 
 /// `POST /saml/{provider}/acs`.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(provider = shown_provider(provider_name)))]
 pub async fn complete(
     ctx: &AppContext,
     provider_name: &str,

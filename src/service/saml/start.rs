@@ -66,6 +66,7 @@ pub fn safe_target(raw: Option<&str>) -> Result<String> {
 
 /// `GET /sso/login?stepUp=true`: the signed-in SSO user re-authenticates at their IdP
 /// (`ForceAuthn`); the Response then opens the step-up window of this very session.
+#[tracing::instrument(skip_all, err(level = "debug"), fields(user_id = %auth.user.id, session_id = %auth.session.id))]
 pub async fn start_step_up(
     ctx: &AppContext,
     auth: &sessions::Authenticated,
@@ -122,6 +123,7 @@ fn second_factor_required() -> Error {
 /// `GET /sso/login`: picks the provider (by address domain or by name), stores a request with
 /// a 256-bit ID bound to the browser's binding cookie (made when missing), and returns the IdP
 /// URL carrying a signed AuthnRequest (HTTP-Redirect binding).
+#[tracing::instrument(skip_all, err(level = "debug"))]
 pub async fn start(
     ctx: &AppContext,
     email: Option<&str>,
