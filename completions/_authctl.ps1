@@ -129,7 +129,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List accounts')
-            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one account')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one account, by address or by id')
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create an account. Prompts for a password on a terminal')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Mark an address as verified without a link')
             [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable an account; its sessions end at once. Asks first (or pass --yes)')
@@ -171,7 +171,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
-            [CompletionResult]::new('--verified', '--verified', [CompletionResultType]::ParameterName, 'Mark the address as verified (no mail is sent)')
+            [CompletionResult]::new('--verified', '--verified', [CompletionResultType]::ParameterName, 'Mark the address as verified. Without it, the address is mailed a verification link')
             [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password from the first line of stdin (for scripts)')
             [CompletionResult]::new('--no-password', '--no-password', [CompletionResultType]::ParameterName, 'Create the account without a password (it cannot sign in with one until it gets one)')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
@@ -237,7 +237,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
         }
         'authctl;users;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List accounts')
-            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one account')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one account, by address or by id')
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create an account. Prompts for a password on a terminal')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Mark an address as verified without a link')
             [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable an account; its sessions end at once. Asks first (or pass --yes)')
@@ -857,7 +857,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
         }
         'authctl;help;users' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List accounts')
-            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one account')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show one account, by address or by id')
             [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create an account. Prompts for a password on a terminal')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Mark an address as verified without a link')
             [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Disable an account; its sessions end at once. Asks first (or pass --yes)')

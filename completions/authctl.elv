@@ -117,7 +117,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand list 'List accounts'
-            cand show 'Show one account'
+            cand show 'Show one account, by address or by id'
             cand create 'Create an account. Prompts for a password on a terminal'
             cand verify 'Mark an address as verified without a link'
             cand disable 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
@@ -156,7 +156,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --config 'A TOML configuration file'
             cand -o 'Output format'
             cand --output 'Output format'
-            cand --verified 'Mark the address as verified (no mail is sent)'
+            cand --verified 'Mark the address as verified. Without it, the address is mailed a verification link'
             cand --password-stdin 'Read the password from the first line of stdin (for scripts)'
             cand --no-password 'Create the account without a password (it cannot sign in with one until it gets one)'
             cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
@@ -217,7 +217,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;users;help'= {
             cand list 'List accounts'
-            cand show 'Show one account'
+            cand show 'Show one account, by address or by id'
             cand create 'Create an account. Prompts for a password on a terminal'
             cand verify 'Mark an address as verified without a link'
             cand disable 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
@@ -761,7 +761,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;help;users'= {
             cand list 'List accounts'
-            cand show 'Show one account'
+            cand show 'Show one account, by address or by id'
             cand create 'Create an account. Prompts for a password on a terminal'
             cand verify 'Mark an address as verified without a link'
             cand disable 'Disable an account; its sessions end at once. Asks first (or pass --yes)'

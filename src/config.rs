@@ -517,6 +517,110 @@ pub struct Overrides {
     pub public_url: Option<String>,
 }
 
+impl Overrides {
+    /// Puts the flags on top of `figment`.
+    fn apply(&self, mut figment: Figment) -> Figment {
+        if let Some(url) = &self.database_url {
+            figment = figment.merge(Serialized::default("database_url", url));
+        }
+        if let Some(bind) = &self.bind {
+            figment = figment.merge(Serialized::default("bind", bind.to_string()));
+        }
+        if let Some(url) = &self.public_url {
+            figment = figment.merge(Serialized::default("public_url", url));
+        }
+        figment
+    }
+}
+
+/// Where a value came from, as an operator would name it: the file's path or the variable.
+fn source_of(err: &figment::Error) -> String {
+    let Some(meta) = &err.metadata else {
+        return "the command line".into();
+    };
+    match &meta.source {
+        Some(figment::Source::File(path)) => path.display().to_string(),
+        _ if meta.name.contains("environment") => {
+            let key = err.path.join("__").to_uppercase();
+            if key.is_empty() {
+                "the AUTHCTL_* environment".into()
+            } else {
+                format!("AUTHCTL_{key}")
+            }
+        }
+        _ => meta.name.to_string(),
+    }
+}
+
+/// One configuration error as a sentence naming the key, where it came from and what is accepted.
+fn describe(err: &figment::Error) -> String {
+    use figment::error::Kind;
+    let key = err.path.join(".");
+    let what = match &err.kind {
+        Kind::UnknownField(field, expected) => {
+            let full = if key.is_empty() {
+                field.clone()
+            } else if err.path.last() == Some(field) {
+                key.clone()
+            } else {
+                format!("{key}.{field}")
+            };
+            let known = if expected.is_empty() {
+                String::new()
+            } else {
+                format!("; the keys here are {}", expected.join(", "))
+            };
+            return format!("unknown key `{full}` in {}{known}", source_of(err));
+        }
+        Kind::Message(m) => m.clone(),
+        Kind::InvalidType(found, expected) => {
+            format!("found {found}, expected {}", plain(expected))
+        }
+        Kind::InvalidValue(found, expected) => {
+            format!("found {found}, expected {}", plain(expected))
+        }
+        Kind::InvalidLength(n, expected) => format!("{n} items, expected {}", plain(expected)),
+        Kind::UnknownVariant(found, expected) => {
+            format!("`{found}` is not one of {}", expected.join(", "))
+        }
+        other => other.to_string(),
+    };
+    if key.is_empty() {
+        format!("{what} (in {})", source_of(err))
+    } else {
+        format!("`{key}`: {what} (in {})", source_of(err))
+    }
+}
+
+/// serde's names for what it expected, in words instead of Rust types.
+fn plain(expected: &str) -> String {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number".into(),
+        "i8" | "i16" | "i32" | "i64" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "a boolean" | "bool" => "true or false".into(),
+        other => other
+            .replace("struct ", "a table like ")
+            .replace("string", "text"),
+    }
+}
+
+/// The environment key (lower case, `__` between levels, without `AUTHCTL_`) that `err` is
+/// about, when the value came from the environment.
+fn env_key(err: &figment::Error) -> Option<String> {
+    let meta = err.metadata.as_ref()?;
+    if !meta.name.contains("environment") {
+        return None;
+    }
+    let mut parts: Vec<String> = err.path.clone();
+    if let figment::error::Kind::UnknownField(field, _) = &err.kind
+        && parts.last() != Some(field)
+    {
+        parts.push(field.clone());
+    }
+    Some(parts.join("__").to_lowercase())
+}
+
 impl Config {
     /// Loads the configuration: defaults < `file` < `AUTHCTL_*` environment < `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
@@ -527,71 +631,101 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(
-            Env::prefixed("AUTHCTL_")
-                .ignore(NON_CONFIG_ENV)
-                .filter(|key| !key.as_str().starts_with("test_"))
-                .split("__"),
-        );
-        if let Some(url) = &overrides.database_url {
-            figment = figment.merge(Serialized::default("database_url", url));
+        // A stray `AUTHCTL_*` variable that is not a key (a test's, a wrapper's) gets a warning
+        // and is left out; an unknown key in the file stays an error. serde stops at the first
+        // bad value, so a bad variable is noted and left out and the rest is read again: every
+        // bad variable is reported at once, with the first problem of the file.
+        let mut skip: Vec<String> = Vec::new();
+        let mut problems = Vec::new();
+        let config: Config = loop {
+            let skipped = skip.clone();
+            let attempt = figment.clone().merge(
+                Env::prefixed("AUTHCTL_")
+                    .ignore(NON_CONFIG_ENV)
+                    .filter(move |key| {
+                        // Keys keep the variable's case: compare without it.
+                        let key = key.as_str().to_ascii_lowercase();
+                        !key.starts_with("test_") && !skipped.contains(&key)
+                    })
+                    .split("__"),
+            );
+            match overrides.apply(attempt).extract::<Config>() {
+                Ok(config) if problems.is_empty() => break config,
+                Ok(_) => anyhow::bail!("{}", problems.join("; ")),
+                Err(err) => {
+                    let mut progress = false;
+                    for one in err {
+                        match env_key(&one) {
+                            Some(key) if skip.len() < 64 && !skip.contains(&key) => {
+                                if matches!(one.kind, figment::error::Kind::UnknownField(..)) {
+                                    eprintln!(
+                                        "warning: ignoring the environment variable AUTHCTL_{}: it is not a configuration key (docs/configuration.md lists them)",
+                                        key.to_uppercase()
+                                    );
+                                } else {
+                                    problems.push(describe(&one));
+                                }
+                                skip.push(key);
+                                progress = true;
+                            }
+                            _ => problems.push(describe(&one)),
+                        }
+                    }
+                    if !progress {
+                        anyhow::bail!("{}", problems.join("; "));
+                    }
+                }
+            }
+        };
+        let problems = config.validate();
+        if !problems.is_empty() {
+            anyhow::bail!("{}", problems.join("; "));
         }
-        if let Some(bind) = &overrides.bind {
-            figment = figment.merge(Serialized::default("bind", bind.to_string()));
-        }
-        if let Some(url) = &overrides.public_url {
-            figment = figment.merge(Serialized::default("public_url", url));
-        }
-        let config: Config = figment
-            .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-        config
-            .validate()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         if !matches!(self.public_url.scheme(), "http" | "https") {
-            return Err(format!(
+            problems.push(format!(
                 "public_url must be an http or https URL, not `{}`",
                 self.public_url
             ));
         }
         if self.password.min_length == 0 || self.password.min_length > self.password.max_length {
-            return Err(
+            problems.push(
                 "password.min_length must be at least 1 and at most password.max_length".into(),
             );
         }
         if self.password.max_length > 1024 {
-            return Err("password.max_length may not exceed 1024".into());
+            problems.push("password.max_length may not exceed 1024".into());
         }
         if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp_url.is_none() {
-            return Err("mail.transport is `smtp` but mail.smtp_url is not set".into());
+            problems.push("mail.transport is `smtp` but mail.smtp_url is not set".into());
         }
         if self.deletion.webhook_url.is_some() != self.deletion.webhook_secret.is_some() {
-            return Err(
+            problems.push(
                 "set both deletion.webhook_url and deletion.webhook_secret, or neither".into(),
             );
         }
         if self.saml.sp_key_file.is_some() != self.saml.sp_cert_file.is_some() {
-            return Err("set both saml.sp_key_file and saml.sp_cert_file, or neither".into());
+            problems.push("set both saml.sp_key_file and saml.sp_cert_file, or neither".into());
         }
         if self.saml.max_response_bytes < 4096 {
-            return Err("saml.max_response_bytes must be at least 4096".into());
+            problems.push("saml.max_response_bytes must be at least 4096".into());
         }
         if self.session.max_per_user == 0 {
-            return Err("session.max_per_user must be at least 1".into());
+            problems.push("session.max_per_user must be at least 1".into());
         }
         if self.two_factor.max_pending_logins == 0 {
-            return Err("two_factor.max_pending_logins must be at least 1".into());
+            problems.push("two_factor.max_pending_logins must be at least 1".into());
         }
         if self.session.idle_timeout.is_zero() || self.session.absolute_timeout.is_zero() {
-            return Err(
+            problems.push(
                 "session.idle_timeout and session.absolute_timeout must be longer than 0s".into(),
             );
         }
-        Ok(())
+        problems
     }
 
     /// Whether the service is reached over https (cookies get `Secure` and a `__Host-` name).

@@ -2,7 +2,8 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use authctl::cli::{Cli, Command};
+use authctl::cli::output::StdoutClosed;
+use authctl::cli::{Cli, Command, exit_code};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -24,9 +25,11 @@ async fn main() -> std::process::ExitCode {
 
     match cli.run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // `authctl users list | head -1`: the reader has what it wanted.
+        Err(err) if err.downcast_ref::<StdoutClosed>().is_some() => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(exit_code(&err))
         }
     }
 }

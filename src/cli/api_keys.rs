@@ -29,35 +29,35 @@ impl ApiKeysCommand {
                 let keys = api_keys::list(ctx, &user.id).await?;
                 match global.output {
                     Output::Json => output::json(&keys),
-                    Output::Table => {
-                        output::table(
-                            &["id", "name", "prefix", "created", "last used", "expires"],
-                            keys.iter()
-                                .map(|k| {
-                                    vec![
-                                        k.id.clone(),
-                                        k.name.clone(),
-                                        k.prefix.clone(),
-                                        output::time(k.created_at),
-                                        output::opt_time(k.last_used_at),
-                                        output::opt_time(k.expires_at),
-                                    ]
-                                })
-                                .collect(),
-                        );
-                        Ok(())
-                    }
+                    Output::Table => output::table(
+                        &["id", "name", "prefix", "created", "last used", "expires"],
+                        keys.iter()
+                            .map(|k| {
+                                vec![
+                                    k.id.clone(),
+                                    k.name.clone(),
+                                    k.prefix.clone(),
+                                    output::time(k.created_at),
+                                    output::opt_time(k.last_used_at),
+                                    output::opt_time(k.expires_at),
+                                ]
+                            })
+                            .collect(),
+                    ),
                 }
             }
             Self::Revoke { id } => {
                 let key = api_keys::revoke(ctx, &Actor::cli(), None, &id, ctx.now()).await.map_err(|e| match e {
-                    Error::NotFound(_) => anyhow::anyhow!("no API key has the id {id}; `authctl apikeys list --user EMAIL` shows them"),
+                    Error::NotFound(_) => super::not_found(format!("no API key has the id {id}; `authctl apikeys list --user EMAIL` shows them")),
                     other => other.into(),
                 })?;
                 match global.output {
                     Output::Json => output::json(&json!({ "revoked": 1, "id": key.id })),
                     Output::Table => {
-                        println!("API key {} ({}) is revoked.", key.prefix, key.name);
+                        output::say(&format!(
+                            "API key {} ({}) is revoked.",
+                            key.prefix, key.name
+                        ))?;
                         Ok(())
                     }
                 }

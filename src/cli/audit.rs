@@ -49,28 +49,22 @@ impl AuditCommand {
                 let entries = audit::list(ctx, user_id.as_deref(), since, limit).await?;
                 match global.output {
                     Output::Json => output::json(&entries),
-                    Output::Table => {
-                        output::table(
-                            &["time", "action", "actor", "user", "ip", "detail"],
-                            entries
-                                .iter()
-                                .map(|e| {
-                                    vec![
-                                        output::time(e.at),
-                                        e.action.clone(),
-                                        e.actor.clone(),
-                                        e.user_id.clone().unwrap_or_else(|| "-".into()),
-                                        e.ip.clone().unwrap_or_else(|| "-".into()),
-                                        e.detail
-                                            .as_ref()
-                                            .map(|d| d.to_string())
-                                            .unwrap_or_default(),
-                                    ]
-                                })
-                                .collect(),
-                        );
-                        Ok(())
-                    }
+                    Output::Table => output::table(
+                        &["time", "action", "actor", "user", "ip", "detail"],
+                        entries
+                            .iter()
+                            .map(|e| {
+                                vec![
+                                    output::time(e.at),
+                                    e.action.clone(),
+                                    e.actor.clone(),
+                                    e.user_id.clone().unwrap_or_else(|| "-".into()),
+                                    e.ip.clone().unwrap_or_else(|| "-".into()),
+                                    e.detail.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+                                ]
+                            })
+                            .collect(),
+                    ),
                 }
             }
         }

@@ -53,11 +53,7 @@ fn write_all(dir: &Path) -> anyhow::Result<()> {
 impl CompletionsArgs {
     pub fn run(self) -> anyhow::Result<()> {
         match (self.shell, self.dir) {
-            (Some(shell), None) => {
-                use std::io::Write;
-                std::io::stdout().write_all(&render(shell))?;
-                Ok(())
-            }
+            (Some(shell), None) => super::output::write(&render(shell)),
             (None, Some(dir)) => write_all(&dir),
             _ => anyhow::bail!("give a shell (bash, zsh, fish, powershell, elvish) or --dir DIR"),
         }

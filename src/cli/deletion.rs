@@ -41,7 +41,7 @@ pub enum DeletionCommand {
     },
 }
 
-fn report_table(report: &SweepReport) {
+fn report_table(report: &SweepReport) -> anyhow::Result<()> {
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (table, n) in &report.deleted {
         rows.push(vec![table.clone(), "delete".into(), n.to_string()]);
@@ -49,7 +49,7 @@ fn report_table(report: &SweepReport) {
     for (table, n) in &report.anonymized {
         rows.push(vec![table.clone(), "anonymize".into(), n.to_string()]);
     }
-    output::table(&["table", "policy", "rows"], rows);
+    output::table(&["table", "policy", "rows"], rows)
 }
 
 impl DeletionCommand {
@@ -61,23 +61,20 @@ impl DeletionCommand {
                 let pending = deletion::list_pending(ctx, now).await?;
                 match global.output {
                     Output::Json => output::json(&pending),
-                    Output::Table => {
-                        output::table(
-                            &["email", "requested", "scheduled for", "days left"],
-                            pending
-                                .iter()
-                                .map(|p| {
-                                    vec![
-                                        p.email.clone(),
-                                        output::opt_time(p.requested_at),
-                                        output::time(p.scheduled_for),
-                                        p.days_remaining.to_string(),
-                                    ]
-                                })
-                                .collect(),
-                        );
-                        Ok(())
-                    }
+                    Output::Table => output::table(
+                        &["email", "requested", "scheduled for", "days left"],
+                        pending
+                            .iter()
+                            .map(|p| {
+                                vec![
+                                    p.email.clone(),
+                                    output::opt_time(p.requested_at),
+                                    output::time(p.scheduled_for),
+                                    p.days_remaining.to_string(),
+                                ]
+                            })
+                            .collect(),
+                    ),
                 }
             }
             Self::Schedule { email, grace } => {
@@ -97,12 +94,12 @@ impl DeletionCommand {
                 match global.output {
                     Output::Json => output::json(&json!({ "email": user.email, "status": status })),
                     Output::Table => {
-                        println!(
+                        output::say(&format!(
                             "{} is scheduled for deletion on {} ({} days); its sessions and API keys have ended.",
                             user.email,
                             status.scheduled_for.map(output::time).unwrap_or_default(),
                             status.days_remaining.unwrap_or_default()
-                        );
+                        ))?;
                         Ok(())
                     }
                 }
@@ -117,7 +114,7 @@ impl DeletionCommand {
                         output::json(&json!({ "email": user.email, "scheduled": false }))
                     }
                     Output::Table => {
-                        println!("The deletion of {} is cancelled.", user.email);
+                        output::say(&format!("The deletion of {} is cancelled.", user.email))?;
                         Ok(())
                     }
                 }
@@ -127,12 +124,15 @@ impl DeletionCommand {
                 match global.output {
                     Output::Json => output::json(&json!({ "dryRun": true, "report": report })),
                     Output::Table if report.accounts == 0 => {
-                        println!("No account is due for deletion; nothing would change.");
+                        output::say("No account is due for deletion; nothing would change.")?;
                         Ok(())
                     }
                     Output::Table => {
-                        println!("A sweep now would delete {} account(s):", report.accounts);
-                        report_table(&report);
+                        output::say(&format!(
+                            "A sweep now would delete {} account(s):",
+                            report.accounts
+                        ))?;
+                        report_table(&report)?;
                         Ok(())
                     }
                 }
@@ -173,12 +173,12 @@ impl DeletionCommand {
                 match global.output {
                     Output::Json => output::json(&report),
                     Output::Table if report.accounts == 0 => {
-                        println!("No account was due for deletion; nothing changed.");
+                        output::say("No account was due for deletion; nothing changed.")?;
                         Ok(())
                     }
                     Output::Table => {
-                        println!("{} account(s) deleted.", report.accounts);
-                        report_table(&report);
+                        output::say(&format!("{} account(s) deleted.", report.accounts))?;
+                        report_table(&report)?;
                         Ok(())
                     }
                 }
@@ -191,24 +191,21 @@ impl DeletionCommand {
                     .collect();
                 match global.output {
                     Output::Json => output::json(&rows),
-                    Output::Table => {
-                        output::table(
-                            &["time", "event", "user id", "attempts", "delivered"],
-                            events
-                                .iter()
-                                .map(|e| {
-                                    vec![
-                                        output::time(e.occurred_at),
-                                        e.event.clone(),
-                                        e.user_id.clone(),
-                                        e.attempts.to_string(),
-                                        output::opt_time(e.delivered_at),
-                                    ]
-                                })
-                                .collect(),
-                        );
-                        Ok(())
-                    }
+                    Output::Table => output::table(
+                        &["time", "event", "user id", "attempts", "delivered"],
+                        events
+                            .iter()
+                            .map(|e| {
+                                vec![
+                                    output::time(e.occurred_at),
+                                    e.event.clone(),
+                                    e.user_id.clone(),
+                                    e.attempts.to_string(),
+                                    output::opt_time(e.delivered_at),
+                                ]
+                            })
+                            .collect(),
+                    ),
                 }
             }
         }

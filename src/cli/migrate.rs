@@ -39,21 +39,18 @@ impl MigrateArgs {
         let states = db::status(&conn).await?;
         match global.output {
             Output::Json => output::json(&states),
-            Output::Table => {
-                output::table(
-                    &["migration", "status"],
-                    states
-                        .iter()
-                        .map(|m| {
-                            vec![
-                                m.name.clone(),
-                                if m.applied { "applied" } else { "pending" }.into(),
-                            ]
-                        })
-                        .collect(),
-                );
-                Ok(())
-            }
+            Output::Table => output::table(
+                &["migration", "status"],
+                states
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.name.clone(),
+                            if m.applied { "applied" } else { "pending" }.into(),
+                        ]
+                    })
+                    .collect(),
+            ),
         }
     }
 }

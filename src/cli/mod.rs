@@ -131,30 +131,66 @@ impl Cli {
             Command::Saml(cmd) => cmd.run(&ctx, &global).await,
             Command::Completions(_) | Command::Serve(_) | Command::Migrate(_) => Ok(()),
         };
-        // Whatever the command queued goes out now, not only when `serve` next looks.
+        // Whatever the command queued goes out now (or waits for `serve`), never on stdout.
         mail::flush(&ctx).await;
         result
     }
 }
 
+/// Exit codes, documented in docs/cli.md: 0 done, 1 failed, 2 usage (clap), 3 not found.
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_NOT_FOUND: u8 = 3;
+
+/// What the operator named does not exist (exit code 3), with a sentence saying where to look.
+#[derive(Debug)]
+pub struct NotFound(pub String);
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+/// A `NotFound` error with its sentence.
+pub fn not_found(sentence: impl Into<String>) -> anyhow::Error {
+    NotFound(sentence.into()).into()
+}
+
+/// The exit code for an error a command returned.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<NotFound>().is_some() {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_FAILED
+    }
+}
+
 /// Turns a service error into a sentence an operator can act on.
-pub fn explain(err: Error, email: &str) -> anyhow::Error {
+pub fn explain(err: Error, who: &str) -> anyhow::Error {
     match err {
-        Error::NotFound("user") => {
-            anyhow::anyhow!(
-                "no account has the address {email}; `authctl users list` shows every account"
-            )
-        }
+        Error::NotFound("user") if who.contains('@') => not_found(format!(
+            "no account has the address {who}; `authctl users list` shows every account"
+        )),
+        Error::NotFound("user") => not_found(format!(
+            "no account has the id {who}; `authctl users list` shows every account"
+        )),
         other => anyhow::Error::from(other),
     }
 }
 
-/// Looks a user up for a CLI command, with a helpful message when there is none.
+/// Looks a user up for a CLI command by address or by id, with a helpful message when there
+/// is none.
 pub async fn find_user(
     ctx: &AppContext,
-    email: &str,
+    email_or_id: &str,
 ) -> anyhow::Result<crate::entity::user::Model> {
-    crate::service::users::get_by_email(ctx, email)
-        .await
-        .map_err(|e| explain(e, email))
+    let found = if email_or_id.contains('@') {
+        crate::service::users::get_by_email(ctx, email_or_id).await
+    } else {
+        crate::service::users::get(ctx, email_or_id).await
+    };
+    found.map_err(|e| explain(e, email_or_id))
 }

@@ -1,6 +1,6 @@
 //! How the CLI talks back: comfy-table for people, stable JSON for scripts, and confirmation of
 //! destructive commands.
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
@@ -16,14 +16,41 @@ pub enum Output {
     Json,
 }
 
+/// The reader of stdout went away (`authctl users list | head -1`): the command ends quietly,
+/// with exit code 0, instead of panicking on the broken pipe.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// Writes `bytes` to stdout: the only way the CLI prints its answer.
+pub fn write(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::anyhow!("cannot write to stdout: {e}")),
+    }
+}
+
+/// Prints one line of prose (the answer of a command that changed something).
+pub fn say(line: &str) -> anyhow::Result<()> {
+    write(format!("{line}\n").as_bytes())
+}
+
 /// Prints `value` as pretty JSON.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    say(&serde_json::to_string_pretty(value)?)
 }
 
 /// Prints a table with a header row.
-pub fn table(header: &[&str], rows: Vec<Vec<String>>) {
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> anyhow::Result<()> {
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
@@ -32,7 +59,7 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) {
     for row in rows {
         table.add_row(row);
     }
-    println!("{table}");
+    say(&table.to_string())
 }
 
 /// Prints `value` as JSON, or `rows` as a two-column key/value table.
@@ -43,15 +70,12 @@ pub fn record<T: Serialize>(
 ) -> anyhow::Result<()> {
     match output {
         Output::Json => json(value),
-        Output::Table => {
-            table(
-                &["field", "value"],
-                rows.into_iter()
-                    .map(|(k, v)| vec![k.to_owned(), v])
-                    .collect(),
-            );
-            Ok(())
-        }
+        Output::Table => table(
+            &["field", "value"],
+            rows.into_iter()
+                .map(|(k, v)| vec![k.to_owned(), v])
+                .collect(),
+        ),
     }
 }
 

@@ -141,9 +141,9 @@ fn group_roles(raw: &[String]) -> anyhow::Result<Vec<GroupRole>> {
 
 fn not_found(name: &str) -> impl Fn(Error) -> anyhow::Error + '_ {
     move |e| match e {
-        Error::NotFound("SAML provider") => {
-            anyhow::anyhow!("no SAML provider is named `{name}`; `authctl saml list` shows them")
-        }
+        Error::NotFound("SAML provider") => super::not_found(format!(
+            "no SAML provider is named `{name}`; `authctl saml list` shows them"
+        )),
         other => other.into(),
     }
 }
@@ -240,7 +240,7 @@ impl SamlCommand {
                 };
                 let view = saml::add(ctx, &actor, new, now).await?;
                 if global.output == Output::Table {
-                    println!("Registered the SAML provider `{}`.", view.name);
+                    output::say(&format!("Registered the SAML provider `{}`.", view.name))?;
                 }
                 print(global.output, &view)
             }
@@ -248,32 +248,29 @@ impl SamlCommand {
                 let providers = saml::list(ctx).await?;
                 match global.output {
                     Output::Json => output::json(&providers),
-                    Output::Table => {
-                        output::table(
-                            &[
-                                "name",
-                                "entity id",
-                                "domains",
-                                "certificate expires",
-                                "last login",
-                            ],
-                            providers
-                                .iter()
-                                .map(|p| {
-                                    let expiry =
-                                        p.certificates.iter().filter_map(|c| c.not_after).max();
-                                    vec![
-                                        p.name.clone(),
-                                        p.entity_id.clone(),
-                                        p.domains.join(", "),
-                                        output::opt_time(expiry),
-                                        output::opt_time(p.last_login_at),
-                                    ]
-                                })
-                                .collect(),
-                        );
-                        Ok(())
-                    }
+                    Output::Table => output::table(
+                        &[
+                            "name",
+                            "entity id",
+                            "domains",
+                            "certificate expires",
+                            "last login",
+                        ],
+                        providers
+                            .iter()
+                            .map(|p| {
+                                let expiry =
+                                    p.certificates.iter().filter_map(|c| c.not_after).max();
+                                vec![
+                                    p.name.clone(),
+                                    p.entity_id.clone(),
+                                    p.domains.join(", "),
+                                    output::opt_time(expiry),
+                                    output::opt_time(p.last_login_at),
+                                ]
+                            })
+                            .collect(),
+                    ),
                 }
             }
             Self::Show { name } => {
@@ -316,7 +313,7 @@ impl SamlCommand {
                     .await
                     .map_err(not_found(&name))?;
                 if global.output == Output::Table {
-                    println!("Updated the SAML provider `{name}`.");
+                    output::say(&format!("Updated the SAML provider `{name}`."))?;
                 }
                 print(global.output, &view)
             }
@@ -334,7 +331,7 @@ impl SamlCommand {
                 match global.output {
                     Output::Json => output::json(&json!({ "removed": name })),
                     Output::Table => {
-                        println!("Removed the SAML provider `{name}`.");
+                        output::say(&format!("Removed the SAML provider `{name}`."))?;
                         Ok(())
                     }
                 }
@@ -343,7 +340,7 @@ impl SamlCommand {
                 let xml = saml::sp_metadata(ctx, &name)
                     .await
                     .map_err(not_found(&name))?;
-                println!("{xml}");
+                output::say(&xml)?;
                 Ok(())
             }
         }

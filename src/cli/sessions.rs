@@ -33,7 +33,7 @@ pub enum SessionsCommand {
     Prune,
 }
 
-fn table(list: &[SessionView]) {
+fn table(list: &[SessionView]) -> anyhow::Result<()> {
     output::table(
         &[
             "id",
@@ -61,7 +61,7 @@ fn table(list: &[SessionView]) {
                 ]
             })
             .collect(),
-    );
+    )
 }
 
 impl SessionsCommand {
@@ -74,7 +74,7 @@ impl SessionsCommand {
                 match global.output {
                     Output::Json => output::json(&list),
                     Output::Table => {
-                        table(&list);
+                        table(&list)?;
                         Ok(())
                     }
                 }
@@ -85,17 +85,17 @@ impl SessionsCommand {
             } => {
                 let revoked = sessions::revoke(ctx, &Actor::cli(), None, &id, None, now).await.map_err(|e| match e {
                     crate::error::Error::NotFound(_) => {
-                        anyhow::anyhow!("no session has the id {id}; `authctl sessions list --user EMAIL` shows them")
+                        super::not_found(format!("no session has the id {id}; `authctl sessions list --user EMAIL` shows them"))
                     }
                     other => other.into(),
                 })?;
                 match global.output {
                     Output::Json => output::json(&json!({ "revoked": 1, "sessionId": revoked.id })),
                     Output::Table => {
-                        println!(
+                        output::say(&format!(
                             "Session {} ({}) is revoked.",
                             revoked.id, revoked.device_name
-                        );
+                        ))?;
                         Ok(())
                     }
                 }
@@ -111,7 +111,7 @@ impl SessionsCommand {
                 match global.output {
                     Output::Json => output::json(&json!({ "revoked": ended, "email": user.email })),
                     Output::Table => {
-                        println!("{ended} session(s) of {} ended.", user.email);
+                        output::say(&format!("{ended} session(s) of {} ended.", user.email))?;
                         Ok(())
                     }
                 }
@@ -121,28 +121,25 @@ impl SessionsCommand {
                 let report = janitor::prune(ctx, now, None).await?;
                 match global.output {
                     Output::Json => output::json(&report),
-                    Output::Table => {
-                        output::table(
-                            &["removed", "count"],
+                    Output::Table => output::table(
+                        &["removed", "count"],
+                        vec![
+                            vec!["ended sessions".into(), report.sessions.to_string()],
                             vec![
-                                vec!["ended sessions".into(), report.sessions.to_string()],
-                                vec![
-                                    "spent verification tokens".into(),
-                                    report.verification_tokens.to_string(),
-                                ],
-                                vec!["stale throttle rows".into(), report.throttles.to_string()],
-                                vec![
-                                    "expired deletion events".into(),
-                                    report.deletion_events.to_string(),
-                                ],
-                                vec![
-                                    "expired SAML requests and replay entries".into(),
-                                    report.saml.to_string(),
-                                ],
+                                "spent verification tokens".into(),
+                                report.verification_tokens.to_string(),
                             ],
-                        );
-                        Ok(())
-                    }
+                            vec!["stale throttle rows".into(), report.throttles.to_string()],
+                            vec![
+                                "expired deletion events".into(),
+                                report.deletion_events.to_string(),
+                            ],
+                            vec![
+                                "expired SAML requests and replay entries".into(),
+                                report.saml.to_string(),
+                            ],
+                        ],
+                    ),
                 }
             }
         }

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use crate::context::AppContext;
 use crate::entity::user;
 use crate::service::users::{self, NewUser, UserView};
-use crate::service::{Actor, history, identities};
+use crate::service::{Actor, history, identities, signup};
 
 use super::output::{self, Output};
 use super::{GlobalArgs, explain, find_user};
@@ -20,15 +20,18 @@ pub enum UsersCommand {
         #[arg(long)]
         unverified: bool,
     },
-    /// Show one account.
-    Show { email: String },
+    /// Show one account, by address or by id.
+    Show {
+        #[arg(value_name = "EMAIL|ID")]
+        user: String,
+    },
     /// Create an account. Prompts for a password on a terminal.
     Create {
         email: String,
         /// Display name.
         #[arg(long, default_value = "")]
         name: String,
-        /// Mark the address as verified (no mail is sent).
+        /// Mark the address as verified. Without it, the address is mailed a verification link.
         #[arg(long)]
         verified: bool,
         /// Read the password from the first line of stdin (for scripts).
@@ -124,7 +127,7 @@ impl UsersCommand {
                 let list = users::list(ctx, unverified).await?;
                 match global.output {
                     Output::Json => {
-                        output::json(&list.iter().map(UserView::from).collect::<Vec<_>>())?
+                        output::json(&list.iter().map(UserView::from).collect::<Vec<_>>())
                     }
                     Output::Table => output::table(
                         &["email", "name", "verified", "disabled", "created", "id"],
@@ -147,9 +150,8 @@ impl UsersCommand {
                             .collect(),
                     ),
                 }
-                Ok(())
             }
-            Self::Show { email } => show(ctx, global.output, &find_user(ctx, &email).await?).await,
+            Self::Show { user } => show(ctx, global.output, &find_user(ctx, &user).await?).await,
             Self::Create {
                 email,
                 name,
@@ -164,7 +166,7 @@ impl UsersCommand {
                     password,
                     verified,
                 };
-                let user = users::create(ctx, &actor, new, now)
+                let user = signup::by_operator(ctx, &actor, new, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
                 show(ctx, global.output, &user).await
@@ -177,15 +179,20 @@ impl UsersCommand {
             }
             Self::Disable { email } => {
                 let user = find_user(ctx, &email).await?;
-                output::confirm(
-                    &format!("Disable {} and end all of its sessions?", user.email),
-                    global.yes,
-                )?;
+                if user.disabled_at.is_none() {
+                    output::confirm(
+                        &format!("Disable {} and end all of its sessions?", user.email),
+                        global.yes,
+                    )?;
+                }
                 let (user, ended) = users::disable(ctx, &actor, &email, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
-                if global.output == Output::Table {
-                    eprintln!("{} is disabled; {ended} session(s) ended.", user.email);
+                match ended {
+                    Some(ended) => {
+                        eprintln!("{} is disabled; {ended} session(s) ended.", user.email)
+                    }
+                    None => eprintln!("{} was already disabled; nothing changed.", user.email),
                 }
                 show(ctx, global.output, &user).await
             }
@@ -194,31 +201,31 @@ impl UsersCommand {
                 let events = history::list(&ctx.db, &user.id, limit).await?;
                 match global.output {
                     Output::Json => output::json(&events),
-                    Output::Table => {
-                        output::table(
-                            &["time", "result", "method", "ip", "device", "reason"],
-                            events
-                                .iter()
-                                .map(|e| {
-                                    vec![
-                                        output::time(e.at),
-                                        if e.success { "success" } else { "failure" }.into(),
-                                        e.method.clone(),
-                                        e.ip.clone().unwrap_or_else(|| "-".into()),
-                                        e.device_name.clone(),
-                                        e.reason.clone().unwrap_or_else(|| "-".into()),
-                                    ]
-                                })
-                                .collect(),
-                        );
-                        Ok(())
-                    }
+                    Output::Table => output::table(
+                        &["time", "result", "method", "ip", "device", "reason"],
+                        events
+                            .iter()
+                            .map(|e| {
+                                vec![
+                                    output::time(e.at),
+                                    if e.success { "success" } else { "failure" }.into(),
+                                    e.method.clone(),
+                                    e.ip.clone().unwrap_or_else(|| "-".into()),
+                                    e.device_name.clone(),
+                                    e.reason.clone().unwrap_or_else(|| "-".into()),
+                                ]
+                            })
+                            .collect(),
+                    ),
                 }
             }
             Self::Enable { email } => {
-                let user = users::enable(ctx, &actor, &email, now)
+                let (user, changed) = users::enable(ctx, &actor, &email, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
+                if !changed {
+                    eprintln!("{} was not disabled; nothing changed.", user.email);
+                }
                 show(ctx, global.output, &user).await
             }
         }

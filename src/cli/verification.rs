@@ -25,7 +25,10 @@ impl VerificationCommand {
                         if global.output == Output::Json {
                             output::json(&json!({ "email": user.email, "sent": true }))?;
                         } else {
-                            println!("A new verification link was sent to {}.", user.email);
+                            output::say(&format!(
+                                "A new verification link was sent to {}.",
+                                user.email
+                            ))?;
                         }
                         Ok(())
                     }

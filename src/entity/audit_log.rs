@@ -7,7 +7,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub at: DateTimeUtc,
-    /// `user:<id>`, `cli:<os user>`, `anonymous` or `system`.
+    /// `user:<id>`, `cli:<os user>@<host>`, `anonymous` or `system`.
     pub actor: String,
     pub action: String,
     pub user_id: Option<String>,

@@ -18,7 +18,7 @@ use super::ClientInfo;
 pub enum Actor {
     /// The signed-in user (by id).
     User(String),
-    /// An operator at the CLI (by operating-system user name).
+    /// An operator at the CLI (`user@host`, from the process's operating-system account).
     Cli(String),
     /// Someone who is not signed in (signup, a failed login, a verification link).
     Anonymous,
@@ -27,14 +27,19 @@ pub enum Actor {
 }
 
 impl Actor {
-    /// The operator running this CLI process.
+    /// The operator running this CLI process: the operating-system account of the process
+    /// (its user id looked up in the user database, not `$USER`, which any caller can set) and
+    /// the host, as `alice@host`.
     pub fn cli() -> Self {
-        let name = std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
+        let user = whoami::username()
             .ok()
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "unknown".into());
-        Self::Cli(name)
+        let host = whoami::hostname()
+            .ok()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "unknown-host".into());
+        Self::Cli(format!("{user}@{host}"))
     }
 
     pub fn label(&self) -> String {

@@ -66,3 +66,23 @@ pub async fn signup(
     txn.commit().await?;
     Ok((user, session))
 }
+
+/// `authctl users create`: an operator adds an account. Unless it is created verified, its
+/// address gets a verification link, queued in the same transaction as the account.
+#[tracing::instrument(skip_all, err(level = "debug"))]
+pub async fn by_operator(
+    ctx: &AppContext,
+    actor: &Actor,
+    new: users::NewUser,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let prepared = users::prepare(ctx, new).await?;
+    let verified = prepared.verified;
+    let txn = ctx.db.begin().await?;
+    let user = users::insert_audited(&txn, actor, prepared, now).await?;
+    if !verified {
+        verification::issue(ctx, &txn, &user, now).await?;
+    }
+    txn.commit().await?;
+    Ok(user)
+}

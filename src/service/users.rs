@@ -73,7 +73,7 @@ pub(crate) struct Prepared {
     email: Email,
     name: Name,
     password_hash: Option<String>,
-    verified: bool,
+    pub(crate) verified: bool,
 }
 
 /// Validates and hashes. This is the slow part (argon2), so it runs before any transaction:
@@ -144,16 +144,27 @@ pub async fn create(
     new: NewUser,
     now: DateTime<Utc>,
 ) -> Result<user::Model> {
-    let verified = new.verified;
     let prepared = prepare(ctx, new).await?;
     let txn = ctx.db.begin().await?;
-    let user = insert(&txn, prepared, now).await?;
+    let user = insert_audited(&txn, actor, prepared, now).await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// Inserts a prepared account on `db` (the caller's transaction) and audits `user_created`.
+pub(crate) async fn insert_audited(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    prepared: Prepared,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let verified = prepared.verified;
+    let user = insert(db, prepared, now).await?;
     audit::Event::new(actor, "user_created")
         .user(&user.id)
         .detail(json!({ "verified": verified, "email": user.email }))
-        .record(&txn, now)
+        .record(db, now)
         .await?;
-    txn.commit().await?;
     Ok(user)
 }
 
@@ -172,6 +183,14 @@ pub async fn find_by_email(
 pub async fn get_by_email(ctx: &AppContext, raw_email: &str) -> Result<user::Model> {
     let email = Email::parse(raw_email)?;
     find_by_email(&ctx.db, &email)
+        .await?
+        .ok_or(Error::NotFound("user"))
+}
+
+/// Looks an account up by id; an unknown id is `NotFound`.
+pub async fn get(ctx: &AppContext, id: &str) -> Result<user::Model> {
+    user::Entity::find_by_id(id.to_owned())
+        .one(&ctx.db)
         .await?
         .ok_or(Error::NotFound("user"))
 }
@@ -214,22 +233,29 @@ pub async fn mark_verified(
     get_by_email(ctx, raw_email).await
 }
 
-/// Disables an account and ends its sessions at once. Returns the user and the number of sessions ended.
+/// Disables an account and ends its sessions at once. Returns the user and the number of
+/// sessions ended, or `None` when the account was already disabled (then nothing is written).
 pub async fn disable(
     ctx: &AppContext,
     actor: &Actor,
     raw_email: &str,
     now: DateTime<Utc>,
-) -> Result<(user::Model, u64)> {
+) -> Result<(user::Model, Option<u64>)> {
     let user = get_by_email(ctx, raw_email).await?;
     let txn = ctx.db.begin().await?;
-    user::Entity::update_many()
+    let changed = user::Entity::update_many()
         .col_expr(user::Column::DisabledAt, Expr::value(now))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(user.id.as_str()))
         .filter(user::Column::DisabledAt.is_null())
         .exec(&txn)
-        .await?;
+        .await?
+        .rows_affected;
+    if changed == 0 {
+        // Already disabled (its sessions ended then): nothing changes, nothing is written.
+        txn.rollback().await?;
+        return Ok((user, None));
+    }
     let ended = sessions::revoke_all_for_user(&txn, &user.id).await?;
     audit::Event::new(actor, "user_disabled")
         .user(&user.id)
@@ -237,31 +263,41 @@ pub async fn disable(
         .record(&txn, now)
         .await?;
     txn.commit().await?;
-    Ok((get_by_email(ctx, raw_email).await?, ended))
+    Ok((get_by_email(ctx, raw_email).await?, Some(ended)))
 }
 
-/// Re-enables a disabled account.
+/// Re-enables a disabled account. Returns the user and whether it changed (an account that was
+/// not disabled is left alone and nothing is written).
 pub async fn enable(
     ctx: &AppContext,
     actor: &Actor,
     raw_email: &str,
     now: DateTime<Utc>,
-) -> Result<user::Model> {
+) -> Result<(user::Model, bool)> {
     let user = get_by_email(ctx, raw_email).await?;
-    user::Entity::update_many()
+    let txn = ctx.db.begin().await?;
+    let changed = user::Entity::update_many()
         .col_expr(
             user::Column::DisabledAt,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(user.id.as_str()))
-        .exec(&ctx.db)
-        .await?;
+        .filter(user::Column::DisabledAt.is_not_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if changed == 0 {
+        // Not disabled: nothing changes, nothing is written.
+        txn.rollback().await?;
+        return Ok((user, false));
+    }
     audit::Event::new(actor, "user_enabled")
         .user(&user.id)
-        .record(&ctx.db, now)
+        .record(&txn, now)
         .await?;
-    get_by_email(ctx, raw_email).await
+    txn.commit().await?;
+    Ok((get_by_email(ctx, raw_email).await?, true))
 }
 
 /// Changes the display name of the signed-in user.

@@ -98,6 +98,18 @@ impl Env {
     }
 }
 
+/// The audit actor the CLI records for this process: `cli:<os user>@<host>`, read here from
+/// `id -un` and the kernel's host name (the tests set `USER=alice`, which must not be believed).
+pub fn operator() -> String {
+    let user = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("id -un");
+    let user = String::from_utf8(user.stdout).expect("utf-8");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("host name");
+    format!("cli:{}@{}", user.trim(), host.trim())
+}
+
 /// A running `authctl serve`; killed when dropped.
 pub struct Server(pub std::process::Child);
 

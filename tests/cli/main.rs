@@ -7,6 +7,7 @@ mod idp;
 mod migrate;
 mod saml;
 mod schedule;
+mod scripting;
 mod serve;
 mod sessions;
 mod users;

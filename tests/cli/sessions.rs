@@ -3,7 +3,7 @@ use authctl::context::AppContext;
 use authctl::service::{ClientInfo, login, users};
 use predicates::prelude::*;
 
-use crate::helpers::Env;
+use crate::helpers::{Env, operator};
 
 /// Opens the test database through the library, as a second `serve` would.
 async fn context(env: &Env) -> AppContext {
@@ -109,7 +109,7 @@ async fn sessions_list_shows_devices_and_revoke_ends_one() {
             .as_array()
             .expect("list")
             .iter()
-            .any(|e| e["action"] == "session_revoked" && e["actor"] == "cli:alice")
+            .any(|e| e["action"] == "session_revoked" && e["actor"] == operator())
     );
 }
 

@@ -1,6 +1,6 @@
 use predicates::prelude::*;
 
-use crate::helpers::Env;
+use crate::helpers::{Env, operator};
 
 #[test]
 fn create_list_show_verify_disable_enable() {
@@ -81,7 +81,7 @@ fn create_list_show_verify_disable_enable() {
             .as_array()
             .expect("list")
             .iter()
-            .all(|e| e["actor"] == "cli:alice")
+            .all(|e| e["actor"] == operator())
     );
 }
 
@@ -148,12 +148,23 @@ fn verification_resend_mails_a_new_link_and_refuses_verified_accounts() {
         .args(["users", "create", "new@example.com", "--no-password"])
         .assert()
         .success();
+    // Created without --verified: the address was mailed its link.
+    let links = env.links();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert!(links[0].contains("/verify-email?token="));
 
-    let sent = env.json(&["verification", "resend", "new@example.com"]);
+    let output = env
+        .cmd()
+        .env("AUTHCTL_VERIFICATION__RESEND_INTERVAL", "0s")
+        .args(["verification", "resend", "new@example.com", "-o", "json"])
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let sent: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(sent["sent"], true);
     let links = env.links();
-    assert_eq!(links.len(), 1);
-    assert!(links[0].contains("/verify-email?token="));
+    assert_eq!(links.len(), 2);
+    assert!(links.iter().all(|l| l.contains("/verify-email?token=")));
 
     env.cmd()
         .args(["verification", "resend", "new@example.com"])
