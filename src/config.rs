@@ -573,10 +573,7 @@ fn describe(err: &figment::Error) -> String {
             return format!("unknown key `{full}` in {}{known}", source_of(err));
         }
         Kind::Message(m) => m.clone(),
-        Kind::InvalidType(found, expected) => {
-            format!("found {found}, expected {}", plain(expected))
-        }
-        Kind::InvalidValue(found, expected) => {
+        Kind::InvalidType(found, expected) | Kind::InvalidValue(found, expected) => {
             format!("found {found}, expected {}", plain(expected))
         }
         Kind::InvalidLength(n, expected) => format!("{n} items, expected {}", plain(expected)),

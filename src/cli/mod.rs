@@ -137,9 +137,9 @@ impl Cli {
     }
 }
 
-/// Exit codes, documented in docs/cli.md: 0 done, 1 failed, 2 usage (clap), 3 not found.
+/// Exit codes, documented in docs/operations.md: 0 done, 1 failed, 2 usage (clap's own),
+/// 3 not found.
 pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_NOT_FOUND: u8 = 3;
 
 /// What the operator named does not exist (exit code 3), with a sentence saying where to look.

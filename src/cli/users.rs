@@ -185,7 +185,7 @@ impl UsersCommand {
                         global.yes,
                     )?;
                 }
-                let (user, ended) = users::disable(ctx, &actor, &email, now)
+                let (user, ended) = users::disable(ctx, &actor, &user.email, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
                 match ended {
