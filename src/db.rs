@@ -38,9 +38,44 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
             url.redacted()
         );
     }
-    Database::connect(options)
-        .await
-        .with_context(|| format!("while connecting to the database at {}", url.redacted()))
+    let sqlite = url.expose().starts_with("sqlite:");
+    let mut waited = Duration::ZERO;
+    loop {
+        match Database::connect(options.clone()).await {
+            // Several processes opening a fresh SQLite file at once all switch it to WAL, which
+            // takes an exclusive lock; SQLite answers "database is locked" at once there instead
+            // of waiting for the busy timeout (deadlock avoidance), so take turns here.
+            Err(e) if sqlite && is_locked(&e) && waited < SQLITE_OPEN_PATIENCE => {
+                let pause = Duration::from_millis(20 + fastrand_ms());
+                tokio::time::sleep(pause).await;
+                waited += pause;
+            }
+            result => {
+                return result.with_context(|| {
+                    format!("while connecting to the database at {}", url.redacted())
+                });
+            }
+        }
+    }
+}
+
+/// How long opening a SQLite file keeps trying while other processes hold its lock.
+const SQLITE_OPEN_PATIENCE: Duration = Duration::from_secs(10);
+
+/// SQLite's SQLITE_BUSY ("database is locked", code 5) while opening.
+fn is_locked(e: &sea_orm::DbErr) -> bool {
+    e.to_string().contains("database is locked")
+}
+
+/// A small jitter (0..30 ms) so processes that collided do not collide again in step.
+fn fastrand_ms() -> u64 {
+    u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default()
+            % 30,
+    )
 }
 
 /// Applies every pending migration. Concurrent starts wait for each other instead of racing: an
