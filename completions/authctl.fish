@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_authctl_global_optspecs
-    string join \n database-url= config= o/output= y/yes h/help V/version
+    string join \n database-url= config= o/output= no-headers y/yes h/help V/version
 end
 
 function __fish_authctl_needs_command
@@ -26,8 +26,10 @@ end
 
 complete -c authctl -n "__fish_authctl_needs_command" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_needs_command" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_needs_command" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_needs_command" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_needs_command" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_needs_command" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_needs_command" -s V -l version -d 'Print version'
@@ -47,15 +49,19 @@ complete -c authctl -n "__fish_authctl_using_subcommand serve" -l bind -d 'Addre
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -l public-url -d 'The URL users reach the service at; used in mailed links (default http://localhost:3000)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand serve" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand serve" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand serve" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s V -l version -d 'Print version'
@@ -64,15 +70,19 @@ complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -s V -l version -d 'Print version'
@@ -81,12 +91,14 @@ complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "list" -d 'List accounts'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "list" -d 'List accounts, oldest first'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "show" -d 'Show one account, by address or by id'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "create" -d 'Create an account. Prompts for a password on a terminal'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "verify" -d 'Mark an address as verified without a link'
@@ -94,62 +106,78 @@ complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_se
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "enable" -d 'Enable a disabled account'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "history" -d 'Show an account\'s login history, newest first'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l limit -d 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l after -d 'Start after the row with this id: the last id of the previous page' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l unverified -d 'Only accounts whose address is not verified'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l name -d 'Display name' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l verified -d 'Mark the address as verified. Without it, the address is mailed a verification link'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l password-stdin -d 'Read the password from the first line of stdin (for scripts)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l no-password -d 'Create the account without a password (it cannot sign in with one until it gets one)'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l limit -d 'How many attempts to show' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "list" -d 'List accounts'
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "list" -d 'List accounts, oldest first'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one account, by address or by id'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create an account. Prompts for a password on a terminal'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Mark an address as verified without a link'
@@ -159,47 +187,59 @@ complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_s
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -f -a "list" -d 'List a user\'s live sessions'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -f -a "list" -d 'List an account\'s live sessions, newest first'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -f -a "revoke" -d 'Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first)'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -f -a "prune" -d 'Delete ended sessions, spent verification tokens and stale throttle rows now'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l user -d 'The account\'s email address' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l user -d 'The account, by address or id' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l limit -d 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l after -d 'Start after the row with this id: the last id of the previous page' -r
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l user -d 'The account whose sessions end (with --all)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l user -d 'The account whose sessions end (with --all), by address or id' -r
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l all -d 'End every session of --user'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s live sessions'
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "list" -d 'List an account\'s live sessions, newest first'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first)'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete ended sessions, spent verification tokens and stale throttle rows now'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -s V -l version -d 'Print version'
@@ -207,8 +247,10 @@ complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -s V -l version -d 'Print version'
@@ -216,36 +258,46 @@ complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -f -a "list" -d 'List a user\'s API keys (never the secrets)'
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -f -a "revoke" -d 'Revoke an API key by id'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -f -a "list" -d 'List an account\'s API keys, newest first (never the secrets)'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -f -a "revoke" -d 'Revoke an API key by id; it fails on its very next request'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l user -r
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l user -d 'The account, by address or id' -r
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l limit -d 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l after -d 'Start after the row with this id: the last id of the previous page' -r
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List a user\'s API keys (never the secrets)'
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke an API key by id'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List an account\'s API keys, newest first (never the secrets)'
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke an API key by id; it fails on its very next request'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -s V -l version -d 'Print version'
@@ -254,15 +306,19 @@ complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
@@ -271,87 +327,107 @@ complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "list" -d 'Accounts waiting for deletion, with their dates'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "list" -d 'Accounts waiting for deletion, soonest first, with their dates'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "schedule" -d 'Schedule an account for deletion (its sessions and API keys end at once). Asks first'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "cancel" -d 'Cancel a scheduled deletion'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "sweep" -d 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems, newest first, with their webhook delivery'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l grace -d 'The grace period before the hard delete (default: deletion.grace_period)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l batch-size -d 'Accounts per batch (default: deletion.batch_size)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l dry-run -d 'Only print, per table, what would be deleted or anonymized'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l limit -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l limit -d 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l after -d 'Start after the row with this id: the last id of the previous page' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "list" -d 'Accounts waiting for deletion, with their dates'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "list" -d 'Accounts waiting for deletion, soonest first, with their dates'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "schedule" -d 'Schedule an account for deletion (its sessions and API keys end at once). Asks first'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "cancel" -d 'Cancel a scheduled deletion'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "sweep" -d 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems'
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems, newest first, with their webhook delivery'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -f -a "list" -d 'List audit events, newest first'
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -f -a "list" -d 'List audit events, newest first, with the account\'s address while it exists'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l user -d 'Only events about this account' -r
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l user -d 'Only events about this account, by address or id' -r
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l since -d 'Only events since this long ago (`2h`, `7d`) or since an RFC 3339 time' -r
-complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l limit -d 'At most this many events' -r
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l limit -d 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l after -d 'Start after the row with this id: the last id of the previous page' -r
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "list" -d 'List audit events, newest first'
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "list" -d 'List audit events, newest first, with the account\'s address while it exists'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -s V -l version -d 'Print version'
@@ -359,7 +435,7 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "list" -d 'List providers: entity ID, domains, certificate expiry, last login'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "show" -d 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "update" -d 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping'
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "remove" -d 'Remove a provider and its domains (users and their roles stay)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "remove" -d 'Remove a provider and its domains (users and their roles stay). Asks first'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "metadata" -d 'Print our SP metadata for a provider, for the IdP administrator'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l metadata-file -d 'The IdP\'s metadata XML file' -r -F
@@ -375,22 +451,28 @@ verified-email\t''"
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l trust-idp-mfa -d 'Trust this IdP\'s multi-factor sign-in when the assertion\'s AuthnContextClassRef is CLASSREF (repeat for several): accounts with an authenticator app then skip its code. Without it they are asked for their code after SSO' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
@@ -408,25 +490,31 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l trust-idp-mfa -d 'Replace the AuthnContextClassRef values trusted as multi-factor (repeat for several)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l clear-group-map -d 'Remove every group mapping'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l no-default-role -d 'Stop giving a default role'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l no-trust-idp-mfa -d 'Trust no multi-factor claim of this IdP: authenticator-app accounts give their code'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -s V -l version -d 'Print version'
@@ -434,14 +522,16 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "list" -d 'List providers: entity ID, domains, certificate expiry, last login'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping'
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a provider and its domains (users and their roles stay)'
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a provider and its domains (users and their roles stay). Asks first'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "metadata" -d 'Print our SP metadata for a provider, for the IdP administrator'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -l dir -d 'Write the completions of every supported shell into this folder' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -l config -d 'A TOML configuration file' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t'A table for people'
-json\t'JSON for scripts (stable field names, camelCase)'"
+complete -c authctl -n "__fish_authctl_using_subcommand completions" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
+wide\t'The table with its extra columns (user agents, expiry, ...)'
+json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
+complete -c authctl -n "__fish_authctl_using_subcommand completions" -l no-headers -d 'Print tables without their header line'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s V -l version -d 'Print version'
@@ -459,30 +549,30 @@ complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand help; and not __fish_seen_subcommand_from serve migrate users sessions verification apikeys mail deletion audit saml completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'Show which migrations are applied (the default)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "up" -d 'Apply every pending migration'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "list" -d 'List accounts'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "list" -d 'List accounts, oldest first'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "show" -d 'Show one account, by address or by id'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "create" -d 'Create an account. Prompts for a password on a terminal'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "verify" -d 'Mark an address as verified without a link'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "disable" -d 'Disable an account; its sessions end at once. Asks first (or pass --yes)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "enable" -d 'Enable a disabled account'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "history" -d 'Show an account\'s login history, newest first'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "list" -d 'List a user\'s live sessions'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "list" -d 'List an account\'s live sessions, newest first'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "revoke" -d 'Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "prune" -d 'Delete ended sessions, spent verification tokens and stale throttle rows now'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from verification" -f -a "resend" -d 'Send a new verification link to an unverified account'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from apikeys" -f -a "list" -d 'List a user\'s API keys (never the secrets)'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from apikeys" -f -a "revoke" -d 'Revoke an API key by id'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from apikeys" -f -a "list" -d 'List an account\'s API keys, newest first (never the secrets)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from apikeys" -f -a "revoke" -d 'Revoke an API key by id; it fails on its very next request'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from mail" -f -a "deliver" -d 'Deliver every queued mail that is due now, over the configured transport'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from mail" -f -a "status" -d 'How many mails wait in the outbox, and how many were given up'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "list" -d 'Accounts waiting for deletion, with their dates'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "list" -d 'Accounts waiting for deletion, soonest first, with their dates'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "schedule" -d 'Schedule an account for deletion (its sessions and API keys end at once). Asks first'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "cancel" -d 'Cancel a scheduled deletion'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "sweep" -d 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "list" -d 'List audit events, newest first'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from deletion" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems, newest first, with their webhook delivery'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "list" -d 'List audit events, newest first, with the account\'s address while it exists'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "add" -d 'Register an identity provider from its metadata for one or more e-mail domains'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "list" -d 'List providers: entity ID, domains, certificate expiry, last login'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "show" -d 'Show one provider, with what the IdP admin needs (our entity ID and ACS URL)'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "update" -d 'Change a provider: new metadata (certificate rollover), domains, attributes, mapping'
-complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "remove" -d 'Remove a provider and its domains (users and their roles stay)'
+complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "remove" -d 'Remove a provider and its domains (users and their roles stay). Asks first'
 complete -c authctl -n "__fish_authctl_using_subcommand help; and __fish_seen_subcommand_from saml" -f -a "metadata" -d 'Print our SP metadata for a provider, for the IdP administrator'

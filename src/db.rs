@@ -46,7 +46,7 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
             // takes an exclusive lock; SQLite answers "database is locked" at once there instead
             // of waiting for the busy timeout (deadlock avoidance), so take turns here.
             Err(e) if sqlite && is_locked(&e) && waited < SQLITE_OPEN_PATIENCE => {
-                let pause = Duration::from_millis(20 + fastrand_ms());
+                let pause = Duration::from_millis(20 + jitter_ms());
                 tokio::time::sleep(pause).await;
                 waited += pause;
             }
@@ -67,15 +67,12 @@ fn is_locked(e: &sea_orm::DbErr) -> bool {
     e.to_string().contains("database is locked")
 }
 
-/// A small jitter (0..30 ms) so processes that collided do not collide again in step.
-fn fastrand_ms() -> u64 {
-    u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default()
-            % 30,
-    )
+/// A small jitter (0..30 ms) so contenders that collided do not collide again in step: the
+/// process id and a count of tries in this process, since no two contenders share both.
+fn jitter_ms() -> u64 {
+    static TRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = TRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (u64::from(std::process::id()).wrapping_mul(31) + n.wrapping_mul(17)) % 30
 }
 
 /// Applies every pending migration. Concurrent starts wait for each other instead of racing: an

@@ -1,66 +1,62 @@
 //! `authctl apikeys …`
 use clap::Subcommand;
-use serde_json::json;
 
 use crate::context::AppContext;
 use crate::error::Error;
 use crate::service::Actor;
 use crate::service::api_keys;
 
-use super::output::{self, Output};
-use super::{GlobalArgs, find_user};
+use super::shapes::{ApiKey, Change};
+use super::{GlobalArgs, PageArgs, find_user, hint_next};
 
 #[derive(Debug, Subcommand)]
 pub enum ApiKeysCommand {
-    /// List a user's API keys (never the secrets).
+    /// List an account's API keys, newest first (never the secrets).
+    ///
+    /// Example: authctl apikeys list --user alice@example.com
     List {
-        #[arg(long, value_name = "EMAIL")]
+        /// The account, by address or id.
+        #[arg(long, value_name = "EMAIL|ID")]
         user: String,
+        #[command(flatten)]
+        page: PageArgs,
     },
-    /// Revoke an API key by id.
-    Revoke { id: String },
+    /// Revoke an API key by id; it fails on its very next request.
+    ///
+    /// Example: authctl apikeys revoke 0193b3f0-aaaa-7bbb-8ccc-123456789abc
+    Revoke {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
 }
 
 impl ApiKeysCommand {
     pub async fn run(self, ctx: &AppContext, global: &GlobalArgs) -> anyhow::Result<()> {
         match self {
-            Self::List { user } => {
+            Self::List { user, page } => {
                 let user = find_user(ctx, &user).await?;
+                let page = page.page();
                 let keys = api_keys::list(ctx, &user.id).await?;
-                match global.output {
-                    Output::Json => output::json(&keys),
-                    Output::Table => output::table(
-                        &["id", "name", "prefix", "created", "last used", "expires"],
-                        keys.iter()
-                            .map(|k| {
-                                vec![
-                                    k.id.clone(),
-                                    k.name.clone(),
-                                    k.prefix.clone(),
-                                    output::time(k.created_at),
-                                    output::opt_time(k.last_used_at),
-                                    output::opt_time(k.expires_at),
-                                ]
-                            })
-                            .collect(),
-                    ),
-                }
+                let listed = page.of_newest(keys, |k| &k.id);
+                let shown: Vec<ApiKey> = listed
+                    .items
+                    .into_iter()
+                    .map(|k| ApiKey::new(&user.id, k))
+                    .collect();
+                global.printer().list(&shown)?;
+                hint_next(listed.next.as_deref(), &page);
+                Ok(())
             }
             Self::Revoke { id } => {
                 let key = api_keys::revoke(ctx, &Actor::cli(), None, &id, ctx.now()).await.map_err(|e| match e {
                     Error::NotFound(_) => super::not_found(format!("no API key has the id {id}; `authctl apikeys list --user EMAIL` shows them")),
                     other => other.into(),
                 })?;
-                match global.output {
-                    Output::Json => output::json(&json!({ "revoked": 1, "id": key.id })),
-                    Output::Table => {
-                        output::say(&format!(
-                            "API key {} ({}) is revoked.",
-                            key.prefix, key.name
-                        ))?;
-                        Ok(())
-                    }
-                }
+                let change = Change::new("apikeys.revoke", "apiKey", vec![key.id.clone()]);
+                global.printer().changed(
+                    &change,
+                    &format!("API key {} ({}) is revoked.", key.prefix, key.name),
+                )
             }
         }
     }

@@ -1,26 +1,29 @@
 //! `authctl audit …`
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
 use crate::context::AppContext;
-use crate::service::audit;
+use crate::service::{audit, users};
 
-use super::output::{self, Output};
-use super::{GlobalArgs, find_user};
+use super::shapes::AuditEvent;
+use super::{GlobalArgs, PageArgs, find_user, hint_next};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// List audit events, newest first.
+    /// List audit events, newest first, with the account's address while it exists.
+    ///
+    /// Example: authctl audit list --user alice@example.com --since 7d
     List {
-        /// Only events about this account.
-        #[arg(long, value_name = "EMAIL")]
+        /// Only events about this account, by address or id.
+        #[arg(long, value_name = "EMAIL|ID")]
         user: Option<String>,
         /// Only events since this long ago (`2h`, `7d`) or since an RFC 3339 time.
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
-        /// At most this many events.
-        #[arg(long, default_value_t = 100)]
-        limit: u64,
+        #[command(flatten)]
+        page: PageArgs,
     },
 }
 
@@ -40,32 +43,43 @@ fn parse_since(raw: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
 impl AuditCommand {
     pub async fn run(self, ctx: &AppContext, global: &GlobalArgs) -> anyhow::Result<()> {
         match self {
-            Self::List { user, since, limit } => {
+            Self::List { user, since, page } => {
                 let since = since.map(|s| parse_since(&s, ctx.now())).transpose()?;
                 let user_id = match &user {
                     Some(email) => Some(find_user(ctx, email).await?.id),
                     None => None,
                 };
-                let entries = audit::list(ctx, user_id.as_deref(), since, limit).await?;
-                match global.output {
-                    Output::Json => output::json(&entries),
-                    Output::Table => output::table(
-                        &["time", "action", "actor", "user", "ip", "detail"],
-                        entries
-                            .iter()
-                            .map(|e| {
-                                vec![
-                                    output::time(e.at),
-                                    e.action.clone(),
-                                    e.actor.clone(),
-                                    e.user_id.clone().unwrap_or_else(|| "-".into()),
-                                    e.ip.clone().unwrap_or_else(|| "-".into()),
-                                    e.detail.as_ref().map(|d| d.to_string()).unwrap_or_default(),
-                                ]
-                            })
-                            .collect(),
-                    ),
-                }
+                let before = page
+                    .after
+                    .as_deref()
+                    .map(|a| {
+                        a.parse::<i64>().map_err(|_| {
+                            anyhow::anyhow!("--after takes an audit event id (a number), not `{a}`")
+                        })
+                    })
+                    .transpose()?;
+                let page = page.page();
+                let listed =
+                    audit::list_page(ctx, user_id.as_deref(), since, before, &page).await?;
+                let mut ids: Vec<String> = listed
+                    .items
+                    .iter()
+                    .filter_map(|e| e.user_id.clone())
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                let emails: HashMap<String, String> = users::emails_of(ctx, &ids).await?;
+                let events: Vec<AuditEvent> = listed
+                    .items
+                    .into_iter()
+                    .map(|e| {
+                        let email = e.user_id.as_ref().and_then(|id| emails.get(id).cloned());
+                        AuditEvent::new(e, email)
+                    })
+                    .collect();
+                global.printer().list(&events)?;
+                hint_next(listed.next.as_deref(), &page);
+                Ok(())
             }
         }
     }

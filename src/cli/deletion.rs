@@ -1,31 +1,47 @@
 //! `authctl deletion …`
 use std::io::IsTerminal;
 
-use clap::Subcommand;
-use serde_json::json;
-
 use crate::context::AppContext;
 use crate::service::Actor;
 use crate::service::deletion::{self, SweepReport};
+use clap::Subcommand;
 
 use super::output::{self, Output};
-use super::{GlobalArgs, explain, find_user};
+use super::shapes::{Change, Deletion, DeletionEvent};
+use super::{GlobalArgs, PageArgs, explain, find_user, hint_next};
 
 #[derive(Debug, Subcommand)]
 pub enum DeletionCommand {
-    /// Accounts waiting for deletion, with their dates.
+    /// Accounts waiting for deletion, soonest first, with their dates.
+    ///
+    /// Example: authctl deletion list -o json
     List,
     /// Schedule an account for deletion (its sessions and API keys end at once). Asks first.
+    ///
+    /// The account is deleted for good by the first sweep after the grace period; until then
+    /// `deletion cancel` (or the user signing in and cancelling) keeps it.
+    ///
+    /// Example: authctl deletion schedule alice@example.com --grace 7d --yes
     Schedule {
+        #[arg(value_name = "EMAIL|ID")]
         email: String,
         /// The grace period before the hard delete (default: deletion.grace_period).
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         grace: Option<std::time::Duration>,
     },
     /// Cancel a scheduled deletion.
-    Cancel { email: String },
+    ///
+    /// Example: authctl deletion cancel alice@example.com
+    Cancel {
+        #[arg(value_name = "EMAIL|ID")]
+        email: String,
+    },
     /// Hard-delete every account whose grace period has passed. Safe to run from cron and on
     /// several machines at once.
+    ///
+    /// `--dry-run` answers in the same shape as a real sweep, with `dryRun: true`.
+    ///
+    /// Example: authctl deletion sweep --dry-run
     Sweep {
         /// Only print, per table, what would be deleted or anonymized.
         #[arg(long)]
@@ -34,14 +50,26 @@ pub enum DeletionCommand {
         #[arg(long, value_name = "N")]
         batch_size: Option<u64>,
     },
-    /// The outbox of `user.deleted` events for downstream systems.
+    /// The outbox of `user.deleted` events for downstream systems, newest first, with their
+    /// webhook delivery.
+    ///
+    /// Example: authctl deletion events --limit 10
     Events {
-        #[arg(long, default_value_t = 100)]
-        limit: u64,
+        #[command(flatten)]
+        page: PageArgs,
     },
 }
 
-fn report_table(report: &SweepReport) -> anyhow::Result<()> {
+/// The answer of a sweep or a dry run: one shape for both.
+fn sweep_change(report: &SweepReport, dry_run: bool) -> Change {
+    Change::counted("deletion.sweep", "user", report.accounts)
+        .dry_run(dry_run)
+        .detail("deleted", &report.deleted)
+        .detail("anonymized", &report.anonymized)
+}
+
+/// Per table, what the sweep deletes or anonymizes.
+fn report_table(global: &GlobalArgs, report: &SweepReport) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (table, n) in &report.deleted {
         rows.push(vec![table.clone(), "delete".into(), n.to_string()]);
@@ -49,7 +77,16 @@ fn report_table(report: &SweepReport) -> anyhow::Result<()> {
     for (table, n) in &report.anonymized {
         rows.push(vec![table.clone(), "anonymize".into(), n.to_string()]);
     }
-    output::table(&["table", "policy", "rows"], rows)
+    output::render(
+        &[
+            output::Column::fixed("table"),
+            output::Column::fixed("policy"),
+            output::Column::fixed("rows"),
+        ],
+        &rows,
+        !global.no_headers,
+        None,
+    )
 }
 
 impl DeletionCommand {
@@ -58,24 +95,12 @@ impl DeletionCommand {
         let actor = Actor::cli();
         match self {
             Self::List => {
-                let pending = deletion::list_pending(ctx, now).await?;
-                match global.output {
-                    Output::Json => output::json(&pending),
-                    Output::Table => output::table(
-                        &["email", "requested", "scheduled for", "days left"],
-                        pending
-                            .iter()
-                            .map(|p| {
-                                vec![
-                                    p.email.clone(),
-                                    output::opt_time(p.requested_at),
-                                    output::time(p.scheduled_for),
-                                    p.days_remaining.to_string(),
-                                ]
-                            })
-                            .collect(),
-                    ),
-                }
+                let pending: Vec<Deletion> = deletion::list_pending(ctx, now)
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect();
+                global.printer().list(&pending)
             }
             Self::Schedule { email, grace } => {
                 let user = find_user(ctx, &email).await?;
@@ -91,51 +116,52 @@ impl DeletionCommand {
                 let status = deletion::schedule(ctx, &actor, &user, None, Some(grace), None, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
-                match global.output {
-                    Output::Json => output::json(&json!({ "email": user.email, "status": status })),
-                    Output::Table => {
-                        output::say(&format!(
-                            "{} is scheduled for deletion on {} ({} days); its sessions and API keys have ended.",
-                            user.email,
-                            status.scheduled_for.map(output::time).unwrap_or_default(),
-                            status.days_remaining.unwrap_or_default()
-                        ))?;
-                        Ok(())
-                    }
+                let pending = Deletion {
+                    user_id: user.id.clone(),
+                    email: user.email.clone(),
+                    requested_at: Some(now),
+                    scheduled_for: status.scheduled_for.unwrap_or(now),
+                    days_remaining: status.days_remaining.unwrap_or_default(),
+                };
+                let fields = vec![
+                    ("email", pending.email.clone()),
+                    ("scheduled for", output::time(pending.scheduled_for)),
+                    ("days left", pending.days_remaining.to_string()),
+                    ("user id", pending.user_id.clone()),
+                ];
+                if !global.printer().is_json() {
+                    output::say(&format!(
+                        "{} is scheduled for deletion; its sessions and API keys have ended.",
+                        user.email
+                    ))?;
                 }
+                global.printer().show(&pending, fields)
             }
             Self::Cancel { email } => {
                 let user = find_user(ctx, &email).await?;
                 deletion::cancel(ctx, &actor, &user.id, None, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
-                match global.output {
-                    Output::Json => {
-                        output::json(&json!({ "email": user.email, "scheduled": false }))
-                    }
-                    Output::Table => {
-                        output::say(&format!("The deletion of {} is cancelled.", user.email))?;
-                        Ok(())
-                    }
-                }
+                global.printer().changed(
+                    &Change::new("deletion.cancel", "user", vec![user.id.clone()])
+                        .detail("email", &user.email),
+                    &format!("The deletion of {} is cancelled.", user.email),
+                )
             }
             Self::Sweep { dry_run: true, .. } => {
                 let report = deletion::dry_run(ctx, now).await?;
-                match global.output {
-                    Output::Json => output::json(&json!({ "dryRun": true, "report": report })),
-                    Output::Table if report.accounts == 0 => {
-                        output::say("No account is due for deletion; nothing would change.")?;
-                        Ok(())
-                    }
-                    Output::Table => {
-                        output::say(&format!(
-                            "A sweep now would delete {} account(s):",
-                            report.accounts
-                        ))?;
-                        report_table(&report)?;
-                        Ok(())
-                    }
-                }
+                let sentence = if report.accounts == 0 {
+                    "No account is due for deletion; nothing would change.".to_owned()
+                } else {
+                    format!(
+                        "A sweep now would delete {} account(s):\n{}",
+                        report.accounts,
+                        report_table(global, &report).trim_end()
+                    )
+                };
+                global
+                    .printer()
+                    .changed(&sweep_change(&report, true), &sentence)
             }
             Self::Sweep {
                 dry_run: false,
@@ -170,43 +196,26 @@ impl DeletionCommand {
                         delivery.failed
                     );
                 }
-                match global.output {
-                    Output::Json => output::json(&report),
-                    Output::Table if report.accounts == 0 => {
-                        output::say("No account was due for deletion; nothing changed.")?;
-                        Ok(())
-                    }
-                    Output::Table => {
-                        output::say(&format!("{} account(s) deleted.", report.accounts))?;
-                        report_table(&report)?;
-                        Ok(())
-                    }
-                }
+                let sentence = if report.accounts == 0 {
+                    "No account was due for deletion; nothing changed.".to_owned()
+                } else {
+                    format!(
+                        "{} account(s) deleted.\n{}",
+                        report.accounts,
+                        report_table(global, &report).trim_end()
+                    )
+                };
+                global
+                    .printer()
+                    .changed(&sweep_change(&report, false), &sentence)
             }
-            Self::Events { limit } => {
-                let events = deletion::events(ctx, limit).await?;
-                let rows: Vec<serde_json::Value> = events
-                    .iter()
-                    .map(|e| json!({ "id": e.id, "event": e.event, "userId": e.user_id, "occurredAt": e.occurred_at, "attempts": e.attempts, "nextAttemptAt": e.next_attempt_at, "deliveredAt": e.delivered_at }))
-                    .collect();
-                match global.output {
-                    Output::Json => output::json(&rows),
-                    Output::Table => output::table(
-                        &["time", "event", "user id", "attempts", "delivered"],
-                        events
-                            .iter()
-                            .map(|e| {
-                                vec![
-                                    output::time(e.occurred_at),
-                                    e.event.clone(),
-                                    e.user_id.clone(),
-                                    e.attempts.to_string(),
-                                    output::opt_time(e.delivered_at),
-                                ]
-                            })
-                            .collect(),
-                    ),
-                }
+            Self::Events { page } => {
+                let page = page.page();
+                let listed = deletion::events_page(ctx, &page).await?;
+                let events: Vec<DeletionEvent> = listed.items.into_iter().map(Into::into).collect();
+                global.printer().list(&events)?;
+                hint_next(listed.next.as_deref(), &page);
+                Ok(())
             }
         }
     }

@@ -5,7 +5,8 @@ use crate::config::Overrides;
 use crate::db;
 
 use super::GlobalArgs;
-use super::output::{self, Output};
+use super::output::Output;
+use super::shapes::Migration;
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
@@ -32,25 +33,18 @@ impl MigrateArgs {
                 .filter(|m| !m.applied)
                 .count();
             db::migrate(&conn, &config.database_url).await?;
-            if global.output == Output::Table {
+            if global.output != Output::Json {
                 eprintln!("{before} migration(s) applied; the schema is current.");
             }
         }
-        let states = db::status(&conn).await?;
-        match global.output {
-            Output::Json => output::json(&states),
-            Output::Table => output::table(
-                &["migration", "status"],
-                states
-                    .iter()
-                    .map(|m| {
-                        vec![
-                            m.name.clone(),
-                            if m.applied { "applied" } else { "pending" }.into(),
-                        ]
-                    })
-                    .collect(),
-            ),
-        }
+        let states: Vec<Migration> = db::status(&conn)
+            .await?
+            .into_iter()
+            .map(|m| Migration {
+                name: m.name,
+                applied: m.applied,
+            })
+            .collect();
+        global.printer().list(&states)
     }
 }

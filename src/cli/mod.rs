@@ -1,4 +1,5 @@
 //! The CLI front door: clap definitions next to thin `run` functions over `service`.
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -17,6 +18,7 @@ pub mod output;
 pub mod saml;
 pub mod serve;
 pub mod sessions;
+pub mod shapes;
 pub mod users;
 pub mod verification;
 
@@ -39,6 +41,7 @@ pub struct Cli {
 
 /// Flags every subcommand accepts.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db).
     #[arg(
@@ -52,9 +55,12 @@ pub struct GlobalArgs {
     /// A TOML configuration file.
     #[arg(long, global = true, env = "AUTHCTL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Output format.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Table)]
+    /// Output format: a table, the table with extra columns, or JSON (docs/cli-json.md).
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Table, value_name = "FORMAT")]
     pub output: Output,
+    /// Print tables without their header line.
+    #[arg(long, global = true)]
+    pub no_headers: bool,
     /// Do not ask before destructive actions (required when stdin is not a terminal).
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
@@ -94,7 +100,43 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
 }
 
+/// `--limit` and `--after` of a listing command.
+#[derive(Debug, Args, Clone)]
+pub struct PageArgs {
+    /// At most N rows (default: 100 when stdout is a terminal, every row otherwise).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Start after the row with this id: the last id of the previous page.
+    #[arg(long, value_name = "ID")]
+    pub after: Option<String>,
+}
+
+/// Rows a listing shows on a terminal without `--limit`.
+pub const TERMINAL_PAGE: u64 = 100;
+
+impl PageArgs {
+    pub fn page(&self) -> crate::service::Page {
+        crate::service::Page {
+            limit: self
+                .limit
+                .or_else(|| std::io::stdout().is_terminal().then_some(TERMINAL_PAGE)),
+            after: self.after.clone(),
+        }
+    }
+}
+
+/// After a page of a listing: says on stderr how to get the next one.
+pub fn hint_next(next: Option<&str>, page: &crate::service::Page) {
+    if let (Some(next), Some(limit)) = (next, page.limit) {
+        eprintln!("note: showing {limit} rows; more follow: add --after {next}");
+    }
+}
+
 impl GlobalArgs {
+    pub fn printer(&self) -> output::Printer {
+        output::Printer::new(self.output, !self.no_headers)
+    }
+
     pub fn load_config(&self, mut overrides: Overrides) -> anyhow::Result<Config> {
         overrides.database_url = overrides.database_url.or_else(|| self.database_url.clone());
         Config::load(self.config.as_deref(), &overrides)
@@ -120,6 +162,7 @@ impl Cli {
             other => other,
         };
         let ctx = global.context().await?;
+        let queued_before = mail::queued(&ctx).await;
         let result = match command {
             Command::Users(cmd) => cmd.run(&ctx, &global).await,
             Command::Sessions(cmd) => cmd.run(&ctx, &global).await,
@@ -132,7 +175,7 @@ impl Cli {
             Command::Completions(_) | Command::Serve(_) | Command::Migrate(_) => Ok(()),
         };
         // Whatever the command queued goes out now (or waits for `serve`), never on stdout.
-        mail::flush(&ctx).await;
+        mail::flush(&ctx, queued_before).await;
         result
     }
 }

@@ -1,18 +1,21 @@
-//! How the CLI talks back: comfy-table for people, stable JSON for scripts, and confirmation of
-//! destructive commands.
+//! How the CLI talks back: plain tables for people (and `awk`), stable JSON for scripts (the
+//! shapes in `shapes.rs`, documented in docs/cli-json.md), and confirmation of destructive
+//! commands. stdout holds the answer and nothing else; notes go to stderr.
 use std::io::{IsTerminal, Write};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use clap::ValueEnum;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Output {
-    /// A table for people.
+    /// A table for people: one line per row, columns apart by spaces.
     #[default]
     Table,
-    /// JSON for scripts (stable field names, camelCase).
+    /// The table with its extra columns (user agents, expiry, ...).
+    Wide,
+    /// JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present).
     Json,
 }
 
@@ -49,42 +52,254 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     say(&serde_json::to_string_pretty(value)?)
 }
 
-/// Prints a table with a header row.
-pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> anyhow::Result<()> {
-    let mut table = Table::new();
-    table
-        .load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header);
-    for row in rows {
-        table.add_row(row);
-    }
-    say(&table.to_string())
+/// A table column. Fixed columns (ids, addresses, times, counts) never wrap or shorten, so a
+/// value can be pasted into the next command; text columns (names, devices, details) come last
+/// and shorten with an ellipsis when a terminal is too narrow.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub text: bool,
+    /// Only with `-o wide`.
+    pub wide: bool,
 }
 
-/// Prints `value` as JSON, or `rows` as a two-column key/value table.
-pub fn record<T: Serialize>(
-    output: Output,
-    value: &T,
-    rows: Vec<(&str, String)>,
-) -> anyhow::Result<()> {
-    match output {
-        Output::Json => json(value),
-        Output::Table => table(
-            &["field", "value"],
-            rows.into_iter()
-                .map(|(k, v)| vec![k.to_owned(), v])
-                .collect(),
-        ),
+impl Column {
+    pub const fn fixed(name: &'static str) -> Self {
+        Self {
+            name,
+            text: false,
+            wide: false,
+        }
+    }
+
+    pub const fn text(name: &'static str) -> Self {
+        Self {
+            name,
+            text: true,
+            wide: false,
+        }
+    }
+
+    pub const fn wide(self) -> Self {
+        Self { wide: true, ..self }
     }
 }
 
+/// A noun the CLI lists: its JSON shape and its table row.
+pub trait Listed: Serialize {
+    fn columns() -> Vec<Column>;
+    /// One cell per column, in the order of `columns()`.
+    fn cells(&self) -> Vec<String>;
+}
+
+/// Where and how one command prints: the output format, headers or not, the terminal's width.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    pub output: Output,
+    pub headers: bool,
+    /// The terminal's width when stdout is one that reports a width; else no limit.
+    pub width: Option<usize>,
+}
+
+impl Printer {
+    pub fn new(output: Output, headers: bool) -> Self {
+        Self {
+            output,
+            headers,
+            width: terminal_width(),
+        }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.output == Output::Json
+    }
+
+    /// A list: a JSON array, or a table.
+    pub fn list<T: Listed>(&self, items: &[T]) -> anyhow::Result<()> {
+        if self.is_json() {
+            return json(items);
+        }
+        let wide = self.output == Output::Wide;
+        let columns = T::columns();
+        let keep: Vec<bool> = columns.iter().map(|c| wide || !c.wide).collect();
+        let shown: Vec<Column> = columns
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| *c)
+            .collect();
+        let rows: Vec<Vec<String>> = items
+            .iter()
+            .map(|item| {
+                item.cells()
+                    .into_iter()
+                    .zip(&keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(c, _)| c)
+                    .collect()
+            })
+            .collect();
+        write(render(&shown, &rows, self.headers, self.width).as_bytes())
+    }
+
+    /// One record: a JSON object, or `field  value` lines.
+    pub fn show<T: Serialize>(&self, value: &T, fields: Vec<(&str, String)>) -> anyhow::Result<()> {
+        if self.is_json() {
+            return json(value);
+        }
+        let key_width = fields.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (key, value) in fields {
+            let value = if value.is_empty() { "-".into() } else { value };
+            for (i, line) in value.lines().enumerate() {
+                let label = if i == 0 { key } else { "" };
+                let pad = key_width - label.width();
+                out.push_str(&format!("{label}{}  {}\n", " ".repeat(pad), clean(line)));
+            }
+        }
+        write(out.as_bytes())
+    }
+
+    /// The answer of a command that changed something: the "what changed" JSON, or a sentence.
+    pub fn changed(&self, change: &super::shapes::Change, sentence: &str) -> anyhow::Result<()> {
+        if self.is_json() {
+            json(change)
+        } else {
+            say(sentence)
+        }
+    }
+}
+
+/// The width of the terminal stdout is, when it is one and reports a width (a terminal that
+/// reports 0 columns counts as no limit, so columns never shrink to nothing).
+fn terminal_width() -> Option<usize> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let reported = terminal_size::terminal_size_of(std::io::stdout())
+        .map(|(w, _)| usize::from(w.0))
+        .filter(|w| *w > 0);
+    reported.or_else(|| {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .filter(|w| *w > 0)
+    })
+}
+
+/// Columns are this many spaces apart.
+const GAP: usize = 2;
+/// A text column never shrinks below this.
+const MIN_TEXT: usize = 8;
+
+/// Control characters (terminal escapes in a user agent or a name) print as `?`, so a row stays
+/// one line and cannot repaint the operator's terminal.
+fn clean(cell: &str) -> String {
+    cell.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// `cell` cut to `width` columns, with an ellipsis when something was cut.
+fn truncate(cell: &str, width: usize) -> String {
+    if cell.width() <= width {
+        return cell.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in cell.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// Lays out a table: upper-case headers (unless `headers` is off), columns apart by two spaces,
+/// `-` for an empty cell, no trailing spaces. Within `width`, text columns shrink (widest first);
+/// fixed columns never do, so a line may run past a narrow terminal rather than break an id.
+pub fn render(
+    columns: &[Column],
+    rows: &[Vec<String>],
+    headers: bool,
+    width: Option<usize>,
+) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| if c.is_empty() { "-".into() } else { clean(c) })
+                .collect()
+        })
+        .collect();
+    let names: Vec<String> = columns
+        .iter()
+        .map(|c| c.name.to_uppercase().replace(' ', "_"))
+        .collect();
+    let mut widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let head = if headers { names[i].width() } else { 0 };
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.width()))
+                .fold(head, usize::max)
+        })
+        .collect();
+    if let Some(limit) = width {
+        let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * w.len().saturating_sub(1);
+        while total(&widths) > limit {
+            let widest = (0..columns.len())
+                .filter(|i| columns[*i].text && widths[*i] > MIN_TEXT)
+                .max_by_key(|i| widths[*i]);
+            match widest {
+                Some(i) => widths[i] -= 1,
+                None => break,
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[String]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let cell = if columns[i].text {
+                truncate(cell, widths[i])
+            } else {
+                cell.clone()
+            };
+            text.push_str(&cell);
+            if i + 1 < cells.len() {
+                text.push_str(&" ".repeat(widths[i].saturating_sub(cell.width()) + GAP));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    if headers {
+        line(&names);
+    }
+    for row in &rows {
+        line(row);
+    }
+    out
+}
+
+/// A time as RFC 3339 in UTC, without spaces (one `awk` field): `2026-12-03T09:30:00Z`.
 pub fn time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 pub fn opt_time(t: Option<DateTime<Utc>>) -> String {
     t.map(time).unwrap_or_else(|| "-".into())
+}
+
+/// `-` for nothing.
+pub fn or_dash(v: Option<&str>) -> String {
+    v.filter(|s| !s.is_empty()).unwrap_or("-").to_owned()
 }
 
 /// Asks before a destructive action. `--yes` skips the question; without a terminal and without
@@ -107,4 +322,59 @@ pub fn confirm(prompt: &str, yes: bool) -> anyhow::Result<()> {
         anyhow::bail!("cancelled; nothing was changed");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COLUMNS: [Column; 3] = [
+        Column::fixed("id"),
+        Column::fixed("email"),
+        Column::text("device name"),
+    ];
+
+    fn rows() -> Vec<Vec<String>> {
+        vec![
+            vec![
+                "0193b3f0-aaaa-7bbb-8ccc-123456789abc".into(),
+                "alice@example.com".into(),
+                "Firefox on Linux, the long way round".into(),
+            ],
+            vec!["b".into(), "".into(), "x\u{1b}[2J".into()],
+        ]
+    }
+
+    #[test]
+    fn fixed_columns_never_shrink_and_text_gets_an_ellipsis() {
+        let out = render(&COLUMNS, &rows(), true, Some(70));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "ID                                    EMAIL              DEVICE_NAME"
+        );
+        assert!(lines[1].starts_with("0193b3f0-aaaa-7bbb-8ccc-123456789abc  alice@example.com  "));
+        assert!(lines[1].ends_with('…'), "{}", lines[1]);
+        assert!(lines[1].width() <= 70, "{}", lines[1]);
+        // An empty cell is `-`, an escape sequence cannot reach the terminal.
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["b", "-", "x?[2J"]
+        );
+    }
+
+    #[test]
+    fn a_narrow_terminal_keeps_ids_whole() {
+        let out = render(&COLUMNS, &rows(), false, Some(20));
+        let first = out.lines().next().expect("a line");
+        assert!(first.starts_with("0193b3f0-aaaa-7bbb-8ccc-123456789abc  alice@example.com  "));
+        assert_eq!(first.split("  ").last().map(|s| s.width()), Some(MIN_TEXT));
+    }
+
+    #[test]
+    fn no_limit_prints_everything() {
+        let out = render(&COLUMNS, &rows(), false, None);
+        assert!(out.contains("Firefox on Linux, the long way round\n"));
+        assert!(!out.contains("ID"));
+    }
 }

@@ -2,7 +2,6 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use serde_json::json;
 
 use crate::context::AppContext;
 use crate::error::Error;
@@ -12,22 +11,50 @@ use crate::service::saml::{
 };
 
 use super::GlobalArgs;
-use super::output::{self, Output};
+use super::output;
+use super::shapes::{Change, SpMetadata};
 
 #[derive(Debug, Subcommand)]
 pub enum SamlCommand {
     /// Register an identity provider from its metadata for one or more e-mail domains.
+    ///
+    /// Accounts at those domains then sign in through the IdP only (password login is off
+    /// there). `saml show` prints what the IdP administrator needs from us.
+    ///
+    /// Example: authctl saml add okta --metadata-url https://acme.okta.com/app/x/sso/saml/metadata --domain acme.com
     Add(Box<AddArgs>),
     /// List providers: entity ID, domains, certificate expiry, last login.
+    ///
+    /// Example: authctl saml list -o wide
     List,
     /// Show one provider, with what the IdP admin needs (our entity ID and ACS URL).
-    Show { name: String },
+    ///
+    /// Example: authctl saml show okta
+    Show {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
     /// Change a provider: new metadata (certificate rollover), domains, attributes, mapping.
+    ///
+    /// --domain replaces the domain list; dropping a domain asks first (or pass --yes), since
+    /// its accounts sign in with a password again.
+    ///
+    /// Example: authctl saml update okta --metadata-file new-idp.xml
     Update(Box<UpdateArgs>),
-    /// Remove a provider and its domains (users and their roles stay).
-    Remove { name: String },
+    /// Remove a provider and its domains (users and their roles stay). Asks first.
+    ///
+    /// Example: authctl saml remove okta --yes
+    Remove {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
     /// Print our SP metadata for a provider, for the IdP administrator.
-    Metadata { name: String },
+    ///
+    /// Example: authctl saml metadata okta > authctl-sp.xml
+    Metadata {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 /// Where the IdP metadata comes from.
@@ -73,6 +100,7 @@ pub struct AttributeArgs {
 #[derive(Debug, Args)]
 pub struct AddArgs {
     /// A short name (lower-case letters, digits, - and _): it appears in the ACS URL.
+    #[arg(value_name = "NAME")]
     name: String,
     #[command(flatten)]
     source: MetadataSource,
@@ -99,6 +127,7 @@ pub struct AddArgs {
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
+    #[arg(value_name = "NAME")]
     name: String,
     /// New metadata: its certificates are accepted alongside the old ones until removed.
     #[command(flatten)]
@@ -148,7 +177,7 @@ fn not_found(name: &str) -> impl Fn(Error) -> anyhow::Error + '_ {
     }
 }
 
-fn print(output: Output, p: &ProviderView) -> anyhow::Result<()> {
+fn print(global: &GlobalArgs, p: &ProviderView) -> anyhow::Result<()> {
     let certificates = p
         .certificates
         .iter()
@@ -169,8 +198,7 @@ fn print(output: Output, p: &ProviderView) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     let or_default = |v: &Option<String>| v.clone().unwrap_or_else(|| "(default)".into());
-    output::record(
-        output,
+    global.printer().show(
         p,
         vec![
             ("name", p.name.clone()),
@@ -239,46 +267,41 @@ impl SamlCommand {
                     mfa_contexts: args.trust_idp_mfa,
                 };
                 let view = saml::add(ctx, &actor, new, now).await?;
-                if global.output == Output::Table {
+                if !global.printer().is_json() {
                     output::say(&format!("Registered the SAML provider `{}`.", view.name))?;
                 }
-                print(global.output, &view)
+                print(global, &view)
             }
-            Self::List => {
-                let providers = saml::list(ctx).await?;
-                match global.output {
-                    Output::Json => output::json(&providers),
-                    Output::Table => output::table(
-                        &[
-                            "name",
-                            "entity id",
-                            "domains",
-                            "certificate expires",
-                            "last login",
-                        ],
-                        providers
-                            .iter()
-                            .map(|p| {
-                                let expiry =
-                                    p.certificates.iter().filter_map(|c| c.not_after).max();
-                                vec![
-                                    p.name.clone(),
-                                    p.entity_id.clone(),
-                                    p.domains.join(", "),
-                                    output::opt_time(expiry),
-                                    output::opt_time(p.last_login_at),
-                                ]
-                            })
-                            .collect(),
-                    ),
-                }
-            }
+            Self::List => global.printer().list(&saml::list(ctx).await?),
             Self::Show { name } => {
                 let view = saml::show(ctx, &name).await.map_err(not_found(&name))?;
-                print(global.output, &view)
+                print(global, &view)
             }
             Self::Update(args) => {
                 let name = args.name.clone();
+                if !args.domains.is_empty() {
+                    let current = saml::show(ctx, &name).await.map_err(not_found(&name))?;
+                    let kept: Vec<String> = args
+                        .domains
+                        .iter()
+                        .map(|d| d.trim().to_lowercase())
+                        .collect();
+                    let dropped: Vec<&str> = current
+                        .domains
+                        .iter()
+                        .filter(|d| !kept.contains(d))
+                        .map(String::as_str)
+                        .collect();
+                    if !dropped.is_empty() {
+                        output::confirm(
+                            &format!(
+                                "Stop using `{name}` for {}? Accounts there sign in with a password again.",
+                                dropped.join(", ")
+                            ),
+                            global.yes,
+                        )?;
+                    }
+                }
                 let changes = ProviderChanges {
                     metadata: args.source.load().await?,
                     domains: (!args.domains.is_empty()).then_some(args.domains),
@@ -312,10 +335,10 @@ impl SamlCommand {
                 let view = saml::update(ctx, &actor, &name, changes, now)
                     .await
                     .map_err(not_found(&name))?;
-                if global.output == Output::Table {
+                if !global.printer().is_json() {
                     output::say(&format!("Updated the SAML provider `{name}`."))?;
                 }
-                print(global.output, &view)
+                print(global, &view)
             }
             Self::Remove { name } => {
                 saml::show(ctx, &name).await.map_err(not_found(&name))?;
@@ -328,20 +351,26 @@ impl SamlCommand {
                 saml::remove(ctx, &actor, &name, now)
                     .await
                     .map_err(not_found(&name))?;
-                match global.output {
-                    Output::Json => output::json(&json!({ "removed": name })),
-                    Output::Table => {
-                        output::say(&format!("Removed the SAML provider `{name}`."))?;
-                        Ok(())
-                    }
-                }
+                global.printer().changed(
+                    &Change::new("saml.remove", "provider", vec![name.clone()]),
+                    &format!("Removed the SAML provider `{name}`."),
+                )
             }
             Self::Metadata { name } => {
                 let xml = saml::sp_metadata(ctx, &name)
                     .await
                     .map_err(not_found(&name))?;
-                output::say(&xml)?;
-                Ok(())
+                if global.printer().is_json() {
+                    let view = saml::show(ctx, &name).await.map_err(not_found(&name))?;
+                    output::json(&SpMetadata {
+                        provider: view.name,
+                        entity_id: view.sp_entity_id,
+                        acs_url: view.acs_url,
+                        xml,
+                    })
+                } else {
+                    output::say(xml.trim_end())
+                }
             }
         }
     }

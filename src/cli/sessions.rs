@@ -1,83 +1,66 @@
 //! `authctl sessions …`
-use clap::Subcommand;
-use serde_json::json;
-
 use crate::context::AppContext;
-use crate::service::sessions::{self, SessionView};
+use crate::service::sessions;
 use crate::service::{Actor, janitor};
+use clap::Subcommand;
 
-use super::output::{self, Output};
-use super::{GlobalArgs, find_user};
+use super::output;
+use super::shapes::{Change, Session};
+use super::{GlobalArgs, PageArgs, find_user, hint_next};
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
-    /// List a user's live sessions.
+    /// List an account's live sessions, newest first.
+    ///
+    /// Example: authctl sessions list --user alice@example.com
     List {
-        /// The account's email address.
-        #[arg(long, value_name = "EMAIL")]
+        /// The account, by address or id.
+        #[arg(long, value_name = "EMAIL|ID")]
         user: String,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first).
+    ///
+    /// The session fails on its very next request, on every instance of the service.
+    ///
+    /// Example: authctl sessions revoke --user alice@example.com --all --yes
     Revoke {
         /// The session id (from `authctl sessions list`).
         #[arg(required_unless_present = "user", conflicts_with_all = ["user", "all"])]
         session_id: Option<String>,
-        /// The account whose sessions end (with --all).
-        #[arg(long, value_name = "EMAIL", requires = "all")]
+        /// The account whose sessions end (with --all), by address or id.
+        #[arg(long, value_name = "EMAIL|ID", requires = "all")]
         user: Option<String>,
         /// End every session of --user.
         #[arg(long, requires = "user")]
         all: bool,
     },
     /// Delete ended sessions, spent verification tokens and stale throttle rows now.
+    ///
+    /// `serve` does this by itself every janitor.interval; this is for a maintenance window.
+    ///
+    /// Example: authctl sessions prune -o json
     Prune,
-}
-
-fn table(list: &[SessionView]) -> anyhow::Result<()> {
-    output::table(
-        &[
-            "id",
-            "device",
-            "ip",
-            "created",
-            "last active",
-            "method",
-            "flags",
-        ],
-        list.iter()
-            .map(|s| {
-                vec![
-                    s.id.clone(),
-                    s.device_name.clone(),
-                    s.ip.clone().unwrap_or_else(|| "-".into()),
-                    output::time(s.created_at),
-                    output::time(s.last_active_at),
-                    s.auth_method.clone(),
-                    if s.flags.is_empty() {
-                        "-".into()
-                    } else {
-                        s.flags.join(",")
-                    },
-                ]
-            })
-            .collect(),
-    )
 }
 
 impl SessionsCommand {
     pub async fn run(self, ctx: &AppContext, global: &GlobalArgs) -> anyhow::Result<()> {
         let now = ctx.now();
         match self {
-            Self::List { user } => {
+            Self::List { user, page } => {
                 let user = find_user(ctx, &user).await?;
+                let page = page.page();
                 let list = sessions::list_for_user(ctx, &user.id, None, now).await?;
-                match global.output {
-                    Output::Json => output::json(&list),
-                    Output::Table => {
-                        table(&list)?;
-                        Ok(())
-                    }
-                }
+                let listed = page.of_newest(list, |s| &s.id);
+                let shown: Vec<Session> = listed
+                    .items
+                    .into_iter()
+                    .map(|s| Session::new(&user.id, s))
+                    .collect();
+                global.printer().list(&shown)?;
+                hint_next(listed.next.as_deref(), &page);
+                Ok(())
             }
             Self::Revoke {
                 session_id: Some(id),
@@ -89,16 +72,15 @@ impl SessionsCommand {
                     }
                     other => other.into(),
                 })?;
-                match global.output {
-                    Output::Json => output::json(&json!({ "revoked": 1, "sessionId": revoked.id })),
-                    Output::Table => {
-                        output::say(&format!(
-                            "Session {} ({}) is revoked.",
-                            revoked.id, revoked.device_name
-                        ))?;
-                        Ok(())
-                    }
-                }
+                let change = Change::new("sessions.revoke", "session", vec![revoked.id.clone()])
+                    .detail("userId", &revoked.user_id);
+                global.printer().changed(
+                    &change,
+                    &format!(
+                        "Session {} ({}) is revoked.",
+                        revoked.id, revoked.device_name
+                    ),
+                )
             }
             Self::Revoke {
                 user: Some(email),
@@ -108,39 +90,36 @@ impl SessionsCommand {
                 let user = find_user(ctx, &email).await?;
                 output::confirm(&format!("End every session of {}?", user.email), global.yes)?;
                 let ended = sessions::revoke_all(ctx, &Actor::cli(), &user.id, now).await?;
-                match global.output {
-                    Output::Json => output::json(&json!({ "revoked": ended, "email": user.email })),
-                    Output::Table => {
-                        output::say(&format!("{ended} session(s) of {} ended.", user.email))?;
-                        Ok(())
-                    }
-                }
+                let change = Change::new("sessions.revoke", "session", ended.clone())
+                    .detail("userId", &user.id);
+                global.printer().changed(
+                    &change,
+                    &format!("{} session(s) of {} ended.", ended.len(), user.email),
+                )
             }
             Self::Revoke { .. } => anyhow::bail!("give a SESSION_ID, or --user EMAIL --all"),
             Self::Prune => {
-                let report = janitor::prune(ctx, now, None).await?;
-                match global.output {
-                    Output::Json => output::json(&report),
-                    Output::Table => output::table(
-                        &["removed", "count"],
-                        vec![
-                            vec!["ended sessions".into(), report.sessions.to_string()],
-                            vec![
-                                "spent verification tokens".into(),
-                                report.verification_tokens.to_string(),
-                            ],
-                            vec!["stale throttle rows".into(), report.throttles.to_string()],
-                            vec![
-                                "expired deletion events".into(),
-                                report.deletion_events.to_string(),
-                            ],
-                            vec![
-                                "expired SAML requests and replay entries".into(),
-                                report.saml.to_string(),
-                            ],
-                        ],
+                let r = janitor::prune(ctx, now, None).await?;
+                let total = r.sessions
+                    + r.verification_tokens
+                    + r.throttles
+                    + r.deletion_events
+                    + r.saml
+                    + r.mails;
+                let change = Change::counted("sessions.prune", "row", total)
+                    .detail("sessions", r.sessions)
+                    .detail("verificationTokens", r.verification_tokens)
+                    .detail("throttles", r.throttles)
+                    .detail("deletionEvents", r.deletion_events)
+                    .detail("saml", r.saml)
+                    .detail("mails", r.mails);
+                global.printer().changed(
+                    &change,
+                    &format!(
+                        "Removed {} ended session(s), {} spent verification token(s), {} stale throttle row(s), {} expired deletion event(s), {} expired SAML request(s) and replay entries, {} old mail(s).",
+                        r.sessions, r.verification_tokens, r.throttles, r.deletion_events, r.saml, r.mails
                     ),
-                }
+                )
             }
         }
     }

@@ -6,30 +6,45 @@ use secrecy::SecretString;
 
 use crate::context::AppContext;
 use crate::entity::user;
-use crate::service::users::{self, NewUser, UserView};
-use crate::service::{Actor, history, identities, signup};
+use crate::service::users::{self, NewUser};
+use crate::service::{Actor, history, identities, roles, signup};
 
-use super::output::{self, Output};
-use super::{GlobalArgs, explain, find_user};
+use super::output;
+use super::shapes::{LoginAttempt, User};
+use super::{GlobalArgs, PageArgs, explain, find_user, hint_next};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
-    /// List accounts.
+    /// List accounts, oldest first.
+    ///
+    /// On a terminal the first 100 are shown and stderr names the `--after` id of the next
+    /// page; through a pipe every account is printed.
+    ///
+    /// Example: authctl users list --unverified -o json | jq -r '.[].email'
     List {
         /// Only accounts whose address is not verified.
         #[arg(long)]
         unverified: bool,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Show one account, by address or by id.
+    ///
+    /// Example: authctl users show alice@example.com -o json
     Show {
         #[arg(value_name = "EMAIL|ID")]
         user: String,
     },
     /// Create an account. Prompts for a password on a terminal.
+    ///
+    /// Without --verified the address is mailed a verification link, as at signup.
+    ///
+    /// Example: printf '%s\n' "$PW" | authctl users create bob@example.com --name Bob --password-stdin
     Create {
+        #[arg(value_name = "EMAIL")]
         email: String,
         /// Display name.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", value_name = "TEXT")]
         name: String,
         /// Mark the address as verified. Without it, the address is mailed a verification link.
         #[arg(long)]
@@ -42,57 +57,70 @@ pub enum UsersCommand {
         no_password: bool,
     },
     /// Mark an address as verified without a link.
-    Verify { email: String },
+    ///
+    /// Example: authctl users verify alice@example.com
+    Verify {
+        #[arg(value_name = "EMAIL|ID")]
+        email: String,
+    },
     /// Disable an account; its sessions end at once. Asks first (or pass --yes).
-    Disable { email: String },
+    ///
+    /// A disabled account cannot sign in by any method until `users enable`. Disabling an
+    /// account that is already disabled changes and records nothing.
+    ///
+    /// Example: authctl users disable alice@example.com --yes
+    Disable {
+        #[arg(value_name = "EMAIL|ID")]
+        email: String,
+    },
     /// Enable a disabled account.
-    Enable { email: String },
+    ///
+    /// Example: authctl users enable alice@example.com
+    Enable {
+        #[arg(value_name = "EMAIL|ID")]
+        email: String,
+    },
     /// Show an account's login history, newest first.
+    ///
+    /// Example: authctl users history alice@example.com --limit 5
     History {
+        #[arg(value_name = "EMAIL|ID")]
         email: String,
         /// How many attempts to show.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_name = "N")]
         limit: u64,
     },
 }
 
-fn rows(u: &user::Model) -> Vec<(&'static str, String)> {
-    vec![
-        ("id", u.id.clone()),
-        ("email", u.email.clone()),
-        ("name", u.name.clone()),
-        ("verified", output::opt_time(u.email_verified_at)),
-        ("disabled", output::opt_time(u.disabled_at)),
-        (
-            "password",
-            if u.password_hash.is_some() {
-                "set"
-            } else {
-                "none"
-            }
-            .into(),
-        ),
-        ("created", output::time(u.created_at)),
-    ]
+/// The account's JSON shape, roles and SSO identities included.
+async fn shape(ctx: &AppContext, u: &user::Model) -> anyhow::Result<User> {
+    Ok(User::new(
+        u,
+        roles::roles_of(&ctx.db, &u.id).await?,
+        identities::identities_of(&ctx.db, &u.id).await?,
+    ))
 }
 
-async fn show(ctx: &AppContext, output: Output, u: &user::Model) -> anyhow::Result<()> {
-    let view = UserView::with_roles(u, &ctx.db).await?;
-    let mut rows = rows(u);
-    let roles = view.roles.clone().unwrap_or_default();
-    rows.push((
-        "roles",
-        if roles.is_empty() {
-            "-".into()
-        } else {
-            roles.join(", ")
-        },
-    ));
-    let identities = identities::identities_of(&ctx.db, &u.id).await?;
-    if !identities.is_empty() {
-        rows.push(("sso", identities.join("; ")));
-    }
-    output::record(output, &view, rows)
+/// The shapes of a page of accounts, with two queries for all their roles and identities.
+async fn shapes(ctx: &AppContext, list: &[user::Model]) -> anyhow::Result<Vec<User>> {
+    let ids: Vec<String> = list.iter().map(|u| u.id.clone()).collect();
+    let mut roles = roles::roles_of_many(&ctx.db, &ids).await?;
+    let mut sso = identities::identities_of_many(&ctx.db, &ids).await?;
+    Ok(list
+        .iter()
+        .map(|u| {
+            User::new(
+                u,
+                roles.remove(&u.id).unwrap_or_default(),
+                sso.remove(&u.id).unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+async fn show(ctx: &AppContext, global: &GlobalArgs, u: &user::Model) -> anyhow::Result<()> {
+    let user = shape(ctx, u).await?;
+    global.printer().show(&user, user.fields())
 }
 
 fn read_password(password_stdin: bool, no_password: bool) -> anyhow::Result<Option<SecretString>> {
@@ -123,35 +151,14 @@ impl UsersCommand {
         let actor = Actor::cli();
         let now = ctx.now();
         match self {
-            Self::List { unverified } => {
-                let list = users::list(ctx, unverified).await?;
-                match global.output {
-                    Output::Json => {
-                        output::json(&list.iter().map(UserView::from).collect::<Vec<_>>())
-                    }
-                    Output::Table => output::table(
-                        &["email", "name", "verified", "disabled", "created", "id"],
-                        list.iter()
-                            .map(|u| {
-                                vec![
-                                    u.email.clone(),
-                                    u.name.clone(),
-                                    if u.email_verified_at.is_some() {
-                                        "yes"
-                                    } else {
-                                        "no"
-                                    }
-                                    .into(),
-                                    if u.disabled_at.is_some() { "yes" } else { "no" }.into(),
-                                    output::time(u.created_at),
-                                    u.id.clone(),
-                                ]
-                            })
-                            .collect(),
-                    ),
-                }
+            Self::List { unverified, page } => {
+                let page = page.page();
+                let listed = users::list_page(ctx, unverified, &page).await?;
+                global.printer().list(&shapes(ctx, &listed.items).await?)?;
+                hint_next(listed.next.as_deref(), &page);
+                Ok(())
             }
-            Self::Show { user } => show(ctx, global.output, &find_user(ctx, &user).await?).await,
+            Self::Show { user } => show(ctx, global, &find_user(ctx, &user).await?).await,
             Self::Create {
                 email,
                 name,
@@ -169,13 +176,14 @@ impl UsersCommand {
                 let user = signup::by_operator(ctx, &actor, new, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
-                show(ctx, global.output, &user).await
+                show(ctx, global, &user).await
             }
             Self::Verify { email } => {
-                let user = users::mark_verified(ctx, &actor, &email, now)
+                let user = find_user(ctx, &email).await?;
+                let user = users::mark_verified(ctx, &actor, &user.email, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
-                show(ctx, global.output, &user).await
+                show(ctx, global, &user).await
             }
             Self::Disable { email } => {
                 let user = find_user(ctx, &email).await?;
@@ -194,39 +202,23 @@ impl UsersCommand {
                     }
                     None => eprintln!("{} was already disabled; nothing changed.", user.email),
                 }
-                show(ctx, global.output, &user).await
+                show(ctx, global, &user).await
             }
             Self::History { email, limit } => {
                 let user = find_user(ctx, &email).await?;
                 let events = history::list(&ctx.db, &user.id, limit).await?;
-                match global.output {
-                    Output::Json => output::json(&events),
-                    Output::Table => output::table(
-                        &["time", "result", "method", "ip", "device", "reason"],
-                        events
-                            .iter()
-                            .map(|e| {
-                                vec![
-                                    output::time(e.at),
-                                    if e.success { "success" } else { "failure" }.into(),
-                                    e.method.clone(),
-                                    e.ip.clone().unwrap_or_else(|| "-".into()),
-                                    e.device_name.clone(),
-                                    e.reason.clone().unwrap_or_else(|| "-".into()),
-                                ]
-                            })
-                            .collect(),
-                    ),
-                }
+                let attempts: Vec<LoginAttempt> = events.into_iter().map(Into::into).collect();
+                global.printer().list(&attempts)
             }
             Self::Enable { email } => {
-                let (user, changed) = users::enable(ctx, &actor, &email, now)
+                let user = find_user(ctx, &email).await?;
+                let (user, changed) = users::enable(ctx, &actor, &user.email, now)
                     .await
                     .map_err(|e| explain(e, &email))?;
                 if !changed {
                     eprintln!("{} was not disabled; nothing changed.", user.email);
                 }
-                show(ctx, global.output, &user).await
+                show(ctx, global, &user).await
             }
         }
     }

@@ -1,18 +1,26 @@
 //! `authctl verification …`
 use clap::Subcommand;
-use serde_json::json;
 
 use crate::context::AppContext;
 use crate::service::Actor;
 use crate::service::verification::{self, Resent};
 
-use super::output::{self, Output};
+use super::shapes::Change;
 use super::{GlobalArgs, find_user};
 
 #[derive(Debug, Subcommand)]
 pub enum VerificationCommand {
     /// Send a new verification link to an unverified account.
-    Resend { email: String },
+    ///
+    /// The mail goes out over mail.transport; with the `log` transport `authctl serve` prints
+    /// it to its own log. A link sent less than verification.resend_interval ago is not sent
+    /// again.
+    ///
+    /// Example: authctl verification resend alice@example.com
+    Resend {
+        #[arg(value_name = "EMAIL|ID")]
+        email: String,
+    },
 }
 
 impl VerificationCommand {
@@ -21,17 +29,11 @@ impl VerificationCommand {
             Self::Resend { email } => {
                 let user = find_user(ctx, &email).await?;
                 match verification::resend(ctx, &Actor::cli(), &user, ctx.now()).await? {
-                    Resent::Sent => {
-                        if global.output == Output::Json {
-                            output::json(&json!({ "email": user.email, "sent": true }))?;
-                        } else {
-                            output::say(&format!(
-                                "A new verification link was sent to {}.",
-                                user.email
-                            ))?;
-                        }
-                        Ok(())
-                    }
+                    Resent::Sent => global.printer().changed(
+                        &Change::new("verification.resend", "user", vec![user.id.clone()])
+                            .detail("email", &user.email),
+                        &format!("A new verification link was sent to {}.", user.email),
+                    ),
                     Resent::AlreadyVerified => {
                         anyhow::bail!("{} is already verified; nothing was sent", user.email)
                     }

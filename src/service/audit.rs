@@ -137,7 +137,25 @@ pub async fn list(
     since: Option<DateTime<Utc>>,
     limit: u64,
 ) -> Result<Vec<AuditEntry>> {
+    let page = super::Page {
+        limit: Some(limit),
+        after: None,
+    };
+    Ok(list_page(ctx, user_id, since, None, &page).await?.items)
+}
+
+/// One page of audit events, newest first; `before_id` continues an earlier page (ids grow).
+pub async fn list_page(
+    ctx: &AppContext,
+    user_id: Option<&str>,
+    since: Option<DateTime<Utc>>,
+    before_id: Option<i64>,
+    page: &super::Page,
+) -> Result<super::Paged<AuditEntry>> {
     let mut query = audit_log::Entity::find();
+    if let Some(id) = before_id {
+        query = query.filter(audit_log::Column::Id.lt(id));
+    }
     if let Some(id) = user_id {
         query = query.filter(audit_log::Column::UserId.eq(id));
     }
@@ -145,12 +163,11 @@ pub async fn list(
         query = query.filter(audit_log::Column::At.gte(since));
     }
     let rows = query
-        .order_by_desc(audit_log::Column::At)
         .order_by_desc(audit_log::Column::Id)
-        .limit(limit)
+        .limit(page.fetch())
         .all(&ctx.db)
         .await?;
-    Ok(rows
+    let rows = rows
         .into_iter()
         .map(|r| AuditEntry {
             id: r.id,
@@ -161,5 +178,6 @@ pub async fn list(
             ip: r.ip,
             detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()),
         })
-        .collect())
+        .collect();
+    Ok(page.cut(rows, |e: &AuditEntry| e.id.to_string()))
 }

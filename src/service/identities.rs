@@ -45,6 +45,37 @@ pub async fn refuse_password_for(
     Ok(())
 }
 
+/// The SSO identities of several users at once as `provider: NameID` (ids without one are
+/// absent), in chunks small enough for any database's parameter limit.
+pub async fn identities_of_many(
+    db: &impl ConnectionTrait,
+    user_ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let providers: std::collections::HashMap<String, String> = saml_provider::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for chunk in user_ids.chunks(500) {
+        let rows = sso_identity::Entity::find()
+            .filter(sso_identity::Column::UserId.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?;
+        for identity in rows {
+            let provider = providers
+                .get(&identity.provider_id)
+                .cloned()
+                .unwrap_or_else(|| identity.idp_entity_id.clone());
+            out.entry(identity.user_id)
+                .or_default()
+                .push(format!("{provider}: {}", identity.name_id));
+        }
+    }
+    Ok(out)
+}
+
 /// A user's SSO identities as `provider: NameID` (for `authctl users show`).
 pub async fn identities_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Vec<String>> {
     let identities = sso_identity::Entity::find()

@@ -34,6 +34,50 @@ pub struct ClientInfo {
     pub fingerprint: Option<String>,
 }
 
+/// One page of a listing: at most `limit` rows (all when `None`), starting after the row whose
+/// id is `after`, in the listing's own order (ids are time-ordered).
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub limit: Option<u64>,
+    pub after: Option<String>,
+}
+
+/// The rows of a page, and the id to continue after when more rows follow.
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+impl Page {
+    /// How many rows to fetch: one more than the page, to know whether another follows.
+    pub fn fetch(&self) -> Option<u64> {
+        self.limit.map(|l| l.saturating_add(1))
+    }
+
+    /// Pages a short list already in memory (one account's sessions or keys): newest first by
+    /// id, which stays put while the rows are used.
+    pub fn of_newest<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> &str) -> Paged<T> {
+        rows.sort_by(|a, b| id(b).cmp(id(a)));
+        if let Some(after) = &self.after {
+            rows.retain(|r| id(r) < after.as_str());
+        }
+        self.cut(rows, |r| id(r).to_owned())
+    }
+
+    /// Cuts `rows` (fetched with `fetch()`) to the page and names the next page's start.
+    pub fn cut<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> String) -> Paged<T> {
+        let next = match self.limit {
+            Some(limit) if rows.len() as u64 > limit => {
+                rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                rows.last().map(&id)
+            }
+            _ => None,
+        };
+        Paged { items: rows, next }
+    }
+}
+
 impl ClientInfo {
     pub fn ip_string(&self) -> Option<String> {
         self.ip.map(|ip| ip.to_string())

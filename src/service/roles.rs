@@ -19,6 +19,29 @@ pub async fn roles_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Vec<St
     Ok(roles)
 }
 
+/// The roles of several users at once (ids without roles are absent), in chunks small enough
+/// for any database's parameter limit.
+pub async fn roles_of_many(
+    db: &impl ConnectionTrait,
+    user_ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for chunk in user_ids.chunks(500) {
+        let rows = user_role::Entity::find()
+            .filter(user_role::Column::UserId.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?;
+        for r in rows {
+            out.entry(r.user_id).or_default().push(r.role);
+        }
+    }
+    for roles in out.values_mut() {
+        roles.sort();
+        roles.dedup();
+    }
+    Ok(out)
+}
+
 /// Replaces the roles `source` gave the user with `roles` (a role the user already has from
 /// another source stays with that source).
 pub async fn replace_from_source(

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use secrecy::SecretString;
 use serde::Serialize;
@@ -494,14 +494,23 @@ pub async fn revoke_all(
     actor: &Actor,
     user_id: &str,
     now: DateTime<Utc>,
-) -> Result<u64> {
-    let ended = revoke_all_for_user(&ctx.db, user_id).await?;
+) -> Result<Vec<String>> {
+    let txn = ctx.db.begin().await?;
+    let ids: Vec<String> = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(session::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let ended = revoke_all_for_user(&txn, user_id).await?;
     audit::Event::new(actor, "sessions_revoked_all")
         .user(user_id)
         .detail(json!({ "ended": ended }))
-        .record(&ctx.db, now)
+        .record(&txn, now)
         .await?;
-    Ok(ended)
+    txn.commit().await?;
+    Ok(ids)
 }
 
 /// Ends one session (logout).

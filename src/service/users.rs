@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, SqlErr, TransactionTrait,
+    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 use secrecy::SecretString;
 use serde::Serialize;
@@ -197,15 +197,51 @@ pub async fn get(ctx: &AppContext, id: &str) -> Result<user::Model> {
 
 /// Every account, oldest first; only the unverified ones when asked.
 pub async fn list(ctx: &AppContext, unverified_only: bool) -> Result<Vec<user::Model>> {
+    Ok(list_page(ctx, unverified_only, &super::Page::default())
+        .await?
+        .items)
+}
+
+/// The addresses of the accounts among `ids` that exist, by id.
+pub async fn emails_of(
+    ctx: &AppContext,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(String, String)> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .column(user::Column::Email)
+            .filter(user::Column::Id.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(&ctx.db)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// One page of accounts, oldest first (ids are time-ordered, so `after` is a keyset: the cost
+/// of a page does not grow with the table).
+pub async fn list_page(
+    ctx: &AppContext,
+    unverified_only: bool,
+    page: &super::Page,
+) -> Result<super::Paged<user::Model>> {
     let mut query = user::Entity::find();
     if unverified_only {
         query = query.filter(user::Column::EmailVerifiedAt.is_null());
     }
-    Ok(query
-        .order_by_asc(user::Column::CreatedAt)
-        .order_by_asc(user::Column::Email)
+    if let Some(after) = &page.after {
+        query = query.filter(user::Column::Id.gt(after.as_str()));
+    }
+    let rows = query
+        .order_by_asc(user::Column::Id)
+        .limit(page.fetch())
         .all(&ctx.db)
-        .await?)
+        .await?;
+    Ok(page.cut(rows, |u| u.id.clone()))
 }
 
 /// Marks the address verified without a link (operator action). Idempotent.

@@ -30,14 +30,14 @@ fn schedule_list_cancel_and_sweep_from_the_cli() {
         "0s",
         "--yes",
     ]);
-    assert_eq!(scheduled["status"]["scheduled"], true);
+    assert_eq!(scheduled["email"], "drop@example.com");
     let scheduled = env.json(&["deletion", "schedule", "keep@example.com", "--yes"]);
-    assert_eq!(scheduled["status"]["daysRemaining"], 30);
+    assert_eq!(scheduled["daysRemaining"], 30);
     let pending = env.json(&["deletion", "list"]);
     assert_eq!(pending.as_array().expect("list").len(), 2);
     assert_eq!(
-        env.json(&["deletion", "cancel", "keep@example.com"])["scheduled"],
-        false
+        env.json(&["deletion", "cancel", "keep@example.com"])["action"],
+        "deletion.cancel"
     );
     env.cmd()
         .args(["deletion", "cancel", "keep@example.com"])
@@ -46,7 +46,10 @@ fn schedule_list_cancel_and_sweep_from_the_cli() {
         .stderr(predicate::str::contains("not scheduled"));
 
     let dry = env.json(&["deletion", "sweep", "--dry-run"]);
-    assert_eq!(dry["report"]["accounts"], 1);
+    assert_eq!(
+        (dry["changed"].as_u64(), dry["dryRun"].as_bool()),
+        (Some(1), Some(true))
+    );
     env.cmd()
         .args(["deletion", "sweep", "--dry-run"])
         .assert()
@@ -59,7 +62,7 @@ fn schedule_list_cancel_and_sweep_from_the_cli() {
     );
 
     let swept = env.json(&["deletion", "sweep", "--batch-size", "1"]);
-    assert_eq!(swept["accounts"], 1);
+    assert_eq!(swept["changed"], 1);
     let users = env.json(&["users", "list"]);
     assert_eq!(users.as_array().expect("list").len(), 1);
     assert_eq!(users[0]["email"], "keep@example.com");

@@ -4,10 +4,12 @@ mod deletion;
 mod helpers;
 #[path = "../saml/idp.rs"]
 mod idp;
+mod json_shapes;
 mod migrate;
 mod saml;
 mod schedule;
 mod scripting;
 mod serve;
 mod sessions;
+mod tables;
 mod users;

@@ -357,3 +357,52 @@ fn the_sp_key_can_come_from_configuration() {
         "{err}"
     );
 }
+
+#[test]
+fn dropping_a_domain_with_update_asks_first_and_names_it() {
+    let env = Env::migrated();
+    let idp = Idp::new(ENTITY);
+    let metadata = env.dir.path().join("idp.xml");
+    std::fs::write(&metadata, idp.metadata()).expect("write metadata");
+    let metadata = metadata.to_str().expect("path");
+    env.json(&[
+        "saml",
+        "add",
+        "acme",
+        "--metadata-file",
+        metadata,
+        "--domain",
+        "acme.test",
+        "--domain",
+        "acme-corp.test",
+    ]);
+
+    // Adding a domain (keeping both) needs no confirmation.
+    let grown = env.json(&[
+        "saml",
+        "update",
+        "acme",
+        "--domain",
+        "acme.test",
+        "--domain",
+        "acme-corp.test",
+        "--domain",
+        "acme.example",
+    ]);
+    assert_eq!(grown["domains"].as_array().map(Vec::len), Some(3));
+
+    // Dropping two of them: refused without --yes, naming both, and nothing changes.
+    let err = fail(&env, &["saml", "update", "acme", "--domain", "ACME.test"]);
+    assert!(
+        err.contains("acme-corp.test") && err.contains("acme.example") && err.contains("--yes"),
+        "{err}"
+    );
+    assert_eq!(
+        env.json(&["saml", "show", "acme"])["domains"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    let shrunk = env.json(&["saml", "update", "acme", "--domain", "acme.test", "--yes"]);
+    assert_eq!(shrunk["domains"], json!(["acme.test"]));
+}

@@ -6,7 +6,7 @@ use predicates::prelude::*;
 use crate::helpers::{Env, operator};
 
 /// Opens the test database through the library, as a second `serve` would.
-async fn context(env: &Env) -> AppContext {
+pub(crate) async fn context(env: &Env) -> AppContext {
     let mut config = Config {
         database_url: DatabaseUrl::new(env.database_url()),
         ..Config::default()
@@ -20,7 +20,7 @@ async fn context(env: &Env) -> AppContext {
 }
 
 /// A user with a session from each of `agents`, plus one failed login.
-async fn user_with_sessions(env: &Env, email: &str, agents: &[&str]) {
+pub(crate) async fn user_with_sessions(env: &Env, email: &str, agents: &[&str]) {
     let ctx = context(env).await;
     let new = users::NewUser {
         email: email.into(),
@@ -89,7 +89,11 @@ async fn sessions_list_shows_devices_and_revoke_ends_one() {
 
     let id = list[0]["id"].as_str().expect("id");
     let revoked = env.json(&["sessions", "revoke", id]);
-    assert_eq!(revoked["revoked"], 1);
+    assert_eq!(
+        (revoked["action"].as_str(), revoked["changed"].as_u64()),
+        (Some("sessions.revoke"), Some(1))
+    );
+    assert_eq!(revoked["items"][0], id);
     assert_eq!(
         env.json(&["sessions", "list", "--user", "sam@example.com"])
             .as_array()
@@ -144,7 +148,8 @@ async fn revoking_every_session_of_a_user_asks_first() {
         "--all",
         "--yes",
     ]);
-    assert_eq!(done["revoked"], 3);
+    assert_eq!(done["changed"], 3);
+    assert_eq!(done["items"].as_array().map(Vec::len), Some(3));
     assert!(
         env.json(&["sessions", "list", "--user", "all@example.com"])
             .as_array()
@@ -181,13 +186,13 @@ fn sessions_prune_reports_what_it_removed() {
     let report = env.json(&["sessions", "prune"]);
     assert_eq!(
         report,
-        serde_json::json!({ "sessions": 0, "verificationTokens": 0, "throttles": 0, "deletionEvents": 0, "saml": 0, "mails": 0 })
+        serde_json::json!({ "action": "sessions.prune", "kind": "row", "changed": 0, "dryRun": false, "items": [], "details": { "sessions": 0, "verificationTokens": 0, "throttles": 0, "deletionEvents": 0, "saml": 0, "mails": 0 } })
     );
     env.cmd()
         .args(["sessions", "prune"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("ended sessions"));
+        .stdout(predicate::str::contains("0 ended session(s)"));
 }
 
 #[tokio::test]
@@ -220,7 +225,10 @@ async fn apikeys_list_and_revoke() {
         .success()
         .stdout(predicate::str::contains("deploy"));
 
-    assert_eq!(env.json(&["apikeys", "revoke", &key.id])["revoked"], 1);
+    assert_eq!(
+        env.json(&["apikeys", "revoke", &key.id])["items"][0],
+        key.id.as_str()
+    );
     assert!(
         env.json(&["apikeys", "list", "--user", "robot@example.com"])
             .as_array()

@@ -260,6 +260,7 @@ pub async fn cancel(
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pending {
+    pub user_id: String,
     pub email: String,
     pub requested_at: Option<DateTime<Utc>>,
     pub scheduled_for: DateTime<Utc>,
@@ -277,6 +278,7 @@ pub async fn list_pending(ctx: &AppContext, now: DateTime<Utc>) -> Result<Vec<Pe
         .filter_map(|u| {
             let due = u.deletion_due_at?;
             Some(Pending {
+                user_id: u.id,
                 email: u.email,
                 requested_at: u.deletion_requested_at,
                 scheduled_for: due,

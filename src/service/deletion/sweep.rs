@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -80,8 +80,37 @@ pub async fn dry_run(ctx: &AppContext, now: DateTime<Utc>) -> Result<SweepReport
         };
         target.insert(rule.table.to_owned(), u64::try_from(n).unwrap_or_default());
     }
+    let due: Vec<(String, String)> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::Email)
+        .filter(user::Column::DeletionDueAt.lte(now))
+        .into_tuple()
+        .all(&ctx.db)
+        .await?;
+    let mut throttles = 0;
+    for (id, email) in due {
+        throttles += login_throttle::Entity::find()
+            .filter(login_throttle::Column::Key.is_in(throttle_keys(ctx, &id, &email)))
+            .count(&ctx.db)
+            .await?;
+    }
+    report.deleted.insert("login_throttles".into(), throttles);
     report.deleted.insert("users".into(), report.accounts);
     Ok(report)
+}
+
+/// The throttle rows that belong to an account (keyed by its address or id, not a column).
+fn throttle_keys(ctx: &AppContext, user_id: &str, email: &str) -> Vec<String> {
+    vec![
+        Email::parse(email)
+            .map(|e| crate::service::throttle::account_key(&e))
+            .unwrap_or_default(),
+        crate::service::throttle::second_factor_bucket(&ctx.config.throttle, user_id)
+            .key()
+            .to_owned(),
+        crate::service::throttle::reset_mail_key(user_id),
+    ]
 }
 
 /// Hard-deletes up to `batch` due accounts, each in its own transaction.
@@ -181,15 +210,7 @@ async fn delete_account(
         };
         target.insert(rule.table.to_owned(), n);
     }
-    let keys = vec![
-        Email::parse(&user.email)
-            .map(|e| crate::service::throttle::account_key(&e))
-            .unwrap_or_default(),
-        crate::service::throttle::second_factor_bucket(&ctx.config.throttle, &user.id)
-            .key()
-            .to_owned(),
-        crate::service::throttle::reset_mail_key(&user.id),
-    ];
+    let keys = throttle_keys(ctx, &user.id, &user.email);
     let throttles = login_throttle::Entity::delete_many()
         .filter(login_throttle::Column::Key.is_in(keys))
         .exec(&txn)

@@ -12,13 +12,30 @@ use crate::context::AppContext;
 use crate::entity::deletion_event;
 use crate::error::{Error, Result};
 
-/// `authctl deletion events`: the outbox, newest first.
+/// The outbox, newest first.
 pub async fn events(ctx: &AppContext, limit: u64) -> Result<Vec<deletion_event::Model>> {
-    Ok(deletion_event::Entity::find()
-        .order_by_desc(deletion_event::Column::OccurredAt)
-        .limit(limit)
+    let page = crate::service::Page {
+        limit: Some(limit),
+        after: None,
+    };
+    Ok(events_page(ctx, &page).await?.items)
+}
+
+/// `authctl deletion events`: one page of the outbox, newest first (ids are time-ordered).
+pub async fn events_page(
+    ctx: &AppContext,
+    page: &crate::service::Page,
+) -> Result<crate::service::Paged<deletion_event::Model>> {
+    let mut query = deletion_event::Entity::find();
+    if let Some(after) = &page.after {
+        query = query.filter(deletion_event::Column::Id.lt(after.as_str()));
+    }
+    let rows = query
+        .order_by_desc(deletion_event::Column::Id)
+        .limit(page.fetch())
         .all(&ctx.db)
-        .await?)
+        .await?;
+    Ok(page.cut(rows, |e| e.id.clone()))
 }
 
 /// Removes outbox events older than `deletion.events_retention`.
