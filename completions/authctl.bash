@@ -46,6 +46,9 @@ _authctl() {
             authctl,sessions)
                 cmd="authctl__subcmd__sessions"
                 ;;
+            authctl,status)
+                cmd="authctl__subcmd__status"
+                ;;
             authctl,users)
                 cmd="authctl__subcmd__users"
                 ;;
@@ -147,6 +150,9 @@ _authctl() {
                 ;;
             authctl__subcmd__help,sessions)
                 cmd="authctl__subcmd__help__subcmd__sessions"
+                ;;
+            authctl__subcmd__help,status)
+                cmd="authctl__subcmd__help__subcmd__status"
                 ;;
             authctl__subcmd__help,users)
                 cmd="authctl__subcmd__help__subcmd__users"
@@ -410,7 +416,7 @@ _authctl() {
 
     case "${cmd}" in
         authctl)
-            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version serve migrate users sessions verification apikeys mail deletion audit saml completions help"
+            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version serve migrate users sessions verification apikeys mail deletion audit saml completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1044,7 +1050,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help)
-            opts="serve migrate users sessions verification apikeys mail deletion audit saml completions help"
+            opts="serve migrate users sessions verification apikeys mail deletion audit saml completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1480,6 +1486,20 @@ _authctl() {
         authctl__subcmd__help__subcmd__sessions__subcmd__revoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2550,6 +2570,36 @@ _authctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__status)
+            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -40,6 +40,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand audit 'Read the audit log'
             cand saml 'SAML single sign-on: register identity providers for e-mail domains'
             cand completions 'Print shell completions, or write every shell''s file into a folder'
+            cand status 'Which configuration, database, server key and public URL commands here use, and whether the database is reachable and current (exit code 1 when not)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authctl;serve'= {
@@ -784,6 +785,19 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'authctl;status'= {
+            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
+            cand --config 'A TOML configuration file'
+            cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --no-headers 'Print tables without their header line'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'authctl;help'= {
             cand serve 'Run the HTTP service (applies pending migrations first)'
             cand migrate 'Show or apply database migrations'
@@ -796,6 +810,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand audit 'Read the audit log'
             cand saml 'SAML single sign-on: register identity providers for e-mail domains'
             cand completions 'Print shell completions, or write every shell''s file into a folder'
+            cand status 'Which configuration, database, server key and public URL commands here use, and whether the database is reachable and current (exit code 1 when not)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authctl;help;serve'= {
@@ -906,6 +921,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;help;saml;metadata'= {
         }
         &'authctl;help;completions'= {
+        }
+        &'authctl;help;status'= {
         }
         &'authctl;help;help'= {
         }

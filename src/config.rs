@@ -12,12 +12,19 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
+/// The system-wide configuration file, read when no other is named or found.
+pub const SYSTEM_CONFIG: &str = "/etc/authctl/authctl.toml";
+
 /// Environment variables with the `AUTHCTL_` prefix that are not configuration keys.
 const NON_CONFIG_ENV: &[&str] = &["config", "log"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// Where relative paths of the state live: a `sqlite://` database file and
+    /// `secret_key_file`. `.` (the default) is the working directory; the packaged service uses
+    /// `/var/lib/authctl`.
+    pub state_dir: PathBuf,
     pub database_url: DatabaseUrl,
     pub bind: SocketAddr,
     pub public_url: Url,
@@ -41,12 +48,23 @@ pub struct Config {
     pub email_change: EmailChangeConfig,
     pub api_keys: ApiKeysConfig,
     pub saml: SamlConfig,
+    /// Whether this process may create state that is missing: the server key file (only
+    /// `serve` and `migrate up` may, not the operator's other commands). Not a key.
+    #[serde(skip)]
+    pub create_state: bool,
+    /// The configuration file that was read, if any. Not a key.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+    /// Whether `public_url` was set (file, environment or flag) rather than defaulted. Not a key.
+    #[serde(skip)]
+    pub public_url_set: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            database_url: DatabaseUrl("sqlite://authctl.db?mode=rwc".into()),
+            state_dir: PathBuf::from("."),
+            database_url: DatabaseUrl("sqlite://authctl.db".into()),
             bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
             public_url: Url::parse("http://localhost:3000").expect("the default URL parses"),
             trusted_proxies: Vec::new(),
@@ -66,6 +84,9 @@ impl Default for Config {
             email_change: EmailChangeConfig::default(),
             api_keys: ApiKeysConfig::default(),
             saml: SamlConfig::default(),
+            create_state: true,
+            file: None,
+            public_url_set: false,
         }
     }
 }
@@ -454,6 +475,17 @@ impl DatabaseUrl {
         &self.0
     }
 
+    /// The file behind a `sqlite://` URL, or `None` for PostgreSQL and in-memory databases.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self
+            .0
+            .strip_prefix("sqlite://")
+            .or_else(|| self.0.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or_default();
+        (!path.is_empty() && path != ":memory:" && !path.starts_with("file::memory"))
+            .then(|| PathBuf::from(path))
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
     }
@@ -646,8 +678,12 @@ impl Config {
                     })
                     .split("__"),
             );
-            match overrides.apply(attempt).extract::<Config>() {
-                Ok(config) if problems.is_empty() => break config,
+            let merged = overrides.apply(attempt);
+            match merged.extract::<Config>() {
+                Ok(mut config) if problems.is_empty() => {
+                    config.public_url_set = merged.find_metadata("public_url").is_some();
+                    break config;
+                }
                 Ok(_) => anyhow::bail!("{}", problems.join("; ")),
                 Err(err) => {
                     let mut progress = false;
@@ -678,7 +714,48 @@ impl Config {
         if !problems.is_empty() {
             anyhow::bail!("{}", problems.join("; "));
         }
+        let mut config = config.under_state_dir();
+        config.file = file.map(Path::to_path_buf);
         Ok(config)
+    }
+
+    /// Relative state paths (a SQLite file, the key file) taken as under `state_dir`.
+    fn under_state_dir(mut self) -> Self {
+        if self.state_dir == Path::new(".") {
+            return self;
+        }
+        if self.secret_key_file.is_relative() {
+            self.secret_key_file = self.state_dir.join(&self.secret_key_file);
+        }
+        if let Some(path) = self.database_url.sqlite_path()
+            && path.is_relative()
+        {
+            let query = self
+                .database_url
+                .0
+                .split_once('?')
+                .map(|(_, q)| format!("?{q}"))
+                .unwrap_or_default();
+            self.database_url = DatabaseUrl(format!(
+                "sqlite://{}{query}",
+                self.state_dir.join(path).display()
+            ));
+        }
+        self
+    }
+
+    /// The configuration file to read when none is named: the user's
+    /// (`$XDG_CONFIG_HOME/authctl/authctl.toml`, else `~/.config/authctl/authctl.toml`), then the
+    /// system's (`/etc/authctl/authctl.toml`); the first that exists.
+    pub fn discover() -> Option<PathBuf> {
+        let user = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .map(|dir| dir.join("authctl").join("authctl.toml"));
+        user.into_iter()
+            .chain([PathBuf::from(SYSTEM_CONFIG)])
+            .find(|p| p.is_file())
     }
 
     fn validate(&self) -> Vec<String> {

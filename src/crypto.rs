@@ -37,6 +37,14 @@ fn load(config: &Config) -> Result<Aes256Gcm> {
     let path = &config.secret_key_file;
     match std::fs::read_to_string(path) {
         Ok(text) => decode_key(&text, &format!("the key file {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !config.create_state => {
+            Err(Error::Internal(anyhow::anyhow!(
+                "the server key file {} does not exist, and only `authctl serve` or `authctl migrate up` create it: run this where the service runs (its configuration and state_dir), or set secret_key",
+                std::path::absolute(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+            )))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = Aes256Gcm::generate_key(OsRng);
             let mut options = std::fs::OpenOptions::new();
@@ -64,6 +72,12 @@ fn load(config: &Config) -> Result<Aes256Gcm> {
             path.display()
         ))),
     }
+}
+
+/// Reads the server key, creating the key file when it is missing and `create_state` allows
+/// (`authctl migrate up` prepares the state before `serve` or the CLI needs it).
+pub fn ensure_key(config: &Config) -> Result<()> {
+    load(config).map(|_| ())
 }
 
 impl ServerKey {

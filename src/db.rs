@@ -12,9 +12,32 @@ use crate::config::DatabaseUrl;
 /// An arbitrary, fixed key for `pg_advisory_lock`: only one instance migrates at a time.
 const MIGRATION_LOCK_KEY: i64 = 0x6175_7468_6374_6c00; // "authctl\0"
 
-/// Opens a pool. SQLite runs in WAL mode with a busy timeout and foreign keys on, so `serve` and
-/// the CLI can use one file at the same time.
+/// Opens a pool, creating a missing SQLite file (for `serve`, `migrate up` and tests). SQLite runs
+/// in WAL mode with a busy timeout and foreign keys on, so `serve` and the CLI can use one file at
+/// the same time.
 pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
+    open(url, true).await
+}
+
+/// Opens a pool on a database that must exist already: the operator's commands never create
+/// one, and a missing SQLite file is one sentence naming it.
+pub async fn connect_existing(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
+    if let Some(path) = url.sqlite_path()
+        && !path.exists()
+    {
+        let shown = std::path::absolute(&path).unwrap_or(path);
+        anyhow::bail!(
+            "there is no database at {}: run this where `authctl serve` runs, name its configuration with --config (or AUTHCTL_CONFIG, /etc/authctl/authctl.toml), or create it with `authctl migrate up`",
+            shown.display()
+        );
+    }
+    open(url, false).await
+}
+
+async fn open(url: &DatabaseUrl, create: bool) -> anyhow::Result<DatabaseConnection> {
+    if url.is_postgres() {
+        reach_postgres(url).await?;
+    }
     let mut options = ConnectOptions::new(url.expose());
     options
         .sqlx_logging(false)
@@ -24,11 +47,12 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
         options
             .max_connections(1)
             .min_connections(1)
-            .map_sqlx_sqlite_opts(|o| {
+            .map_sqlx_sqlite_opts(move |o| {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
+                    .create_if_missing(create)
             });
     } else if url.is_postgres() {
         options.max_connections(10).min_connections(1);
@@ -50,6 +74,39 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
                 tokio::time::sleep(pause).await;
                 waited += pause;
             }
+            Err(e) if sqlite && is_unopenable(&e) => {
+                let dir = url
+                    .sqlite_path()
+                    .and_then(|p| std::path::absolute(p).ok())
+                    .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+                    .unwrap_or_else(|| ".".into());
+                if !dir.is_dir() {
+                    anyhow::bail!(
+                        "cannot open the SQLite database at {}: its folder {} does not exist (create it, or set state_dir or database_url)",
+                        url.redacted(),
+                        dir.display()
+                    );
+                }
+                anyhow::bail!(
+                    "cannot open the SQLite database at {}: this user must be able to write the file and its folder {} (SQLite keeps its -wal and -shm files beside it)",
+                    url.redacted(),
+                    dir.display()
+                );
+            }
+            Err(e) if url.is_postgres() && server_message(&e).is_some() => {
+                let message = server_message(&e).unwrap_or_default();
+                let hint = if message.starts_with("database ") {
+                    "; create it (`createdb`) or fix the database name in database_url"
+                } else if message.starts_with("role ") {
+                    "; create the role or fix the user in database_url"
+                } else {
+                    ""
+                };
+                anyhow::bail!(
+                    "PostgreSQL refused the connection to {}: {message}{hint}",
+                    url.redacted()
+                );
+            }
             result => {
                 return result.with_context(|| {
                     format!("while connecting to the database at {}", url.redacted())
@@ -61,6 +118,60 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
 
 /// How long opening a SQLite file keeps trying while other processes hold its lock.
 const SQLITE_OPEN_PATIENCE: Duration = Duration::from_secs(10);
+
+/// What the database server said, without the driver's wrapping (`… at line 948`).
+fn server_message(e: &sea_orm::DbErr) -> Option<String> {
+    let text = e.to_string();
+    let said = text.rsplit("error returned from database: ").next()?;
+    if said.len() == text.len() {
+        return None;
+    }
+    let said = match said.rfind(" at line ") {
+        Some(i) => &said[..i],
+        None => said,
+    };
+    Some(said.trim().to_owned())
+}
+
+/// SQLite's SQLITE_CANTOPEN (code 14) or SQLITE_READONLY (code 8): permissions, most often.
+fn is_unopenable(e: &sea_orm::DbErr) -> bool {
+    let text = e.to_string();
+    text.contains("unable to open database file") || text.contains("readonly database")
+}
+
+/// Fails at once, naming host and port, when nothing accepts connections where `url` points
+/// (instead of after the pool's timeout). Unix-socket URLs are left to the driver.
+async fn reach_postgres(url: &DatabaseUrl) -> anyhow::Result<()> {
+    let Ok(parsed) = url::Url::parse(url.expose()) else {
+        return Ok(());
+    };
+    let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) else {
+        return Ok(());
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = parsed.port().unwrap_or(5432);
+    let shown = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => anyhow::bail!(
+            "cannot reach PostgreSQL: connection refused at {shown} (is it running, and is database_url right?)"
+        ),
+        Ok(Err(e)) => anyhow::bail!("cannot reach PostgreSQL at {shown}: {e}"),
+        Err(_) => anyhow::bail!("cannot reach PostgreSQL at {shown}: no answer within 5 s"),
+    }
+}
 
 /// SQLite's SQLITE_BUSY ("database is locked", code 5) while opening.
 fn is_locked(e: &sea_orm::DbErr) -> bool {
@@ -78,10 +189,11 @@ fn jitter_ms() -> u64 {
 /// Applies every pending migration. Concurrent starts wait for each other instead of racing: an
 /// advisory lock on PostgreSQL, a lock file beside the database on SQLite.
 pub async fn migrate(db: &DatabaseConnection, url: &DatabaseUrl) -> anyhow::Result<()> {
+    ensure_not_newer(db).await?;
     if db.get_database_backend() != DatabaseBackend::Postgres {
         // SQLite: processes sharing the file take turns through an OS file lock beside it.
-        let _lock = match sqlite_path(url) {
-            Some(path) => Some(lock_file(format!("{path}.migrate-lock")).await?),
+        let _lock = match url.sqlite_path() {
+            Some(path) => Some(lock_file(format!("{}.migrate-lock", path.display())).await?),
             None => None,
         };
         return Migrator::up(db, None)
@@ -111,16 +223,6 @@ pub async fn migrate(db: &DatabaseConnection, url: &DatabaseUrl) -> anyhow::Resu
     result
 }
 
-/// The file behind a `sqlite://` URL, or `None` for an in-memory database.
-fn sqlite_path(url: &DatabaseUrl) -> Option<String> {
-    let rest = url
-        .expose()
-        .strip_prefix("sqlite://")
-        .or_else(|| url.expose().strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
-}
-
 /// Blocks (off the runtime) until this process holds an exclusive lock on `path`.
 async fn lock_file(path: String) -> anyhow::Result<std::fs::File> {
     tokio::task::spawn_blocking(move || {
@@ -145,28 +247,96 @@ pub struct MigrationState {
     pub applied: bool,
 }
 
-pub async fn status(db: &DatabaseConnection) -> anyhow::Result<Vec<MigrationState>> {
-    let rows = Migrator::get_migration_with_status(db)
-        .await
-        .context("while reading the migration status")?;
-    Ok(rows
-        .into_iter()
-        .map(|m| MigrationState {
-            name: m.name().to_owned(),
-            applied: m.status() == migration::MigrationStatus::Applied,
-        })
-        .collect())
+/// The database's schema against this binary's migrations.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    /// Every migration this binary knows, applied or not.
+    pub known: Vec<MigrationState>,
+    /// Applied migrations this binary does not know: a newer authctl migrated the database.
+    pub unknown: Vec<String>,
 }
 
-/// Fails with an actionable message when the schema is behind this binary.
+impl Schema {
+    pub fn pending(&self) -> usize {
+        self.known.iter().filter(|m| !m.applied).count()
+    }
+}
+
+/// Reads which migrations are applied, straight from `seaql_migrations`, so a database migrated
+/// by a newer authctl is reported rather than failing the read.
+pub async fn schema(db: &DatabaseConnection) -> anyhow::Result<Schema> {
+    let manager = migration::SchemaManager::new(db);
+    let applied: Vec<String> = if manager
+        .has_table("seaql_migrations")
+        .await
+        .context("while reading the migration status")?
+    {
+        let backend = db.get_database_backend();
+        db.query_all_raw(Statement::from_string(
+            backend,
+            "SELECT version FROM seaql_migrations",
+        ))
+        .await
+        .context("while reading the migration status")?
+        .into_iter()
+        .filter_map(|row| row.try_get_by_index::<String>(0).ok())
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let names: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    Ok(Schema {
+        known: names
+            .iter()
+            .map(|name| MigrationState {
+                applied: applied.contains(name),
+                name: name.clone(),
+            })
+            .collect(),
+        unknown: applied
+            .into_iter()
+            .filter(|name| !names.contains(name))
+            .collect(),
+    })
+}
+
+pub async fn status(db: &DatabaseConnection) -> anyhow::Result<Vec<MigrationState>> {
+    Ok(schema(db).await?.known)
+}
+
+/// The sentence for a database a newer authctl migrated.
+fn newer(unknown: &[String]) -> String {
+    format!(
+        "this database was migrated by a newer authctl (it has {} migration(s) this one does not know, the latest {}); use that version or a later one",
+        unknown.len(),
+        unknown.iter().max().map(String::as_str).unwrap_or_default()
+    )
+}
+
+/// Refuses to migrate a database a newer authctl migrated.
+pub async fn ensure_not_newer(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let schema = schema(db).await?;
+    if !schema.unknown.is_empty() {
+        anyhow::bail!("{}", newer(&schema.unknown));
+    }
+    Ok(())
+}
+
+/// Fails with an actionable message when the schema is behind this binary, or ahead of it.
 pub async fn ensure_migrated(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let pending = Migrator::get_pending_migrations(db)
+    let schema = schema(db)
         .await
         .context("while checking the database schema")?;
-    if !pending.is_empty() {
+    if !schema.unknown.is_empty() {
+        anyhow::bail!("{}", newer(&schema.unknown));
+    }
+    if schema.pending() > 0 {
         anyhow::bail!(
             "the database schema is {} migration(s) behind this authctl; run `authctl migrate up` (or start `authctl serve`, which migrates)",
-            pending.len()
+            schema.pending()
         );
     }
     Ok(())

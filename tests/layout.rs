@@ -16,6 +16,7 @@ const STORES: &[&str] = &[
     "identities",
     "mailed_tokens",
     "outbox",
+    "service_state",
     "roles",
     "sessions",
     "throttle",

@@ -25,8 +25,16 @@ pub enum MigrateAction {
 impl MigrateArgs {
     pub async fn run(self, global: &GlobalArgs) -> anyhow::Result<()> {
         let config = global.load_config(Overrides::default())?;
-        let conn = db::connect(&config.database_url).await?;
-        if let Some(MigrateAction::Up) = self.action {
+        let up = matches!(self.action, Some(MigrateAction::Up));
+        // Only `migrate up` (and `serve`) create a database and the server key.
+        let conn = if up {
+            let conn = db::connect(&config.database_url).await?;
+            crate::crypto::ensure_key(&config)?;
+            conn
+        } else {
+            db::connect_existing(&config.database_url).await?
+        };
+        if up {
             let before = db::status(&conn)
                 .await?
                 .iter()
@@ -37,8 +45,15 @@ impl MigrateArgs {
                 eprintln!("{before} migration(s) applied; the schema is current.");
             }
         }
-        let states: Vec<Migration> = db::status(&conn)
-            .await?
+        let schema = db::schema(&conn).await?;
+        if !schema.unknown.is_empty() {
+            eprintln!(
+                "warning: this database was migrated by a newer authctl: {} are applied and unknown here; use that version or a later one",
+                schema.unknown.join(", ")
+            );
+        }
+        let states: Vec<Migration> = schema
+            .known
             .into_iter()
             .map(|m| Migration {
                 name: m.name,

@@ -19,6 +19,7 @@ pub mod saml;
 pub mod serve;
 pub mod sessions;
 pub mod shapes;
+pub mod status;
 pub mod users;
 pub mod verification;
 
@@ -98,6 +99,11 @@ pub enum Command {
     Saml(saml::SamlCommand),
     /// Print shell completions, or write every shell's file into a folder.
     Completions(completions::CompletionsArgs),
+    /// Which configuration, database, server key and public URL commands here use, and
+    /// whether the database is reachable and current (exit code 1 when not).
+    ///
+    /// Example: authctl status -o json | jq .database
+    Status(status::StatusArgs),
 }
 
 /// `--limit` and `--after` of a listing command.
@@ -137,19 +143,52 @@ impl GlobalArgs {
         output::Printer::new(self.output, !self.no_headers)
     }
 
+    /// Loads the configuration from `--config` (or `AUTHCTL_CONFIG`), else from the first of
+    /// the user's and the system's files that exists, else from defaults and the environment.
     pub fn load_config(&self, mut overrides: Overrides) -> anyhow::Result<Config> {
         overrides.database_url = overrides.database_url.or_else(|| self.database_url.clone());
-        Config::load(self.config.as_deref(), &overrides)
+        let file = self.config.clone().or_else(Config::discover);
+        Config::load(file.as_deref(), &overrides)
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
     }
 
-    /// Loads the configuration, opens the database and checks its schema is current.
+    /// Loads the configuration, opens the existing database and checks its schema is current.
+    /// The operator's commands create nothing: no database, no key file.
     pub async fn context(&self) -> anyhow::Result<AppContext> {
-        let config = self.load_config(Overrides::default())?;
-        let db = crate::db::connect(&config.database_url).await?;
+        let mut config = self.load_config(Overrides::default())?;
+        config.create_state = false;
+        let db = crate::db::connect_existing(&config.database_url).await?;
         crate::db::ensure_migrated(&db).await?;
+        agree_on_public_url(&mut config, &db).await?;
         AppContext::new(config, db)
     }
+}
+
+/// The CLI builds mailed links, the ACS URL and SP metadata from the URL `serve` runs with (it
+/// records it at start): adopted when this configuration does not set `public_url`, checked
+/// (a warning on stderr) when it sets another.
+async fn agree_on_public_url(
+    config: &mut Config,
+    db: &sea_orm::DatabaseConnection,
+) -> anyhow::Result<()> {
+    let Some((recorded, _at)) = crate::service::service_state::public_url(db).await? else {
+        return Ok(());
+    };
+    let Ok(recorded) = url::Url::parse(&recorded) else {
+        return Ok(());
+    };
+    if recorded == config.public_url {
+        return Ok(());
+    }
+    if config.public_url_set {
+        eprintln!(
+            "warning: public_url here is {} but `authctl serve` runs with {recorded}; links this command mails use {}",
+            config.public_url, config.public_url
+        );
+    } else {
+        config.public_url = recorded;
+    }
+    Ok(())
 }
 
 impl Cli {
@@ -159,6 +198,7 @@ impl Cli {
             Command::Completions(args) => return args.run(),
             Command::Serve(args) => return args.run(&global).await,
             Command::Migrate(args) => return args.run(&global).await,
+            Command::Status(args) => return args.run(&global).await,
             other => other,
         };
         let ctx = global.context().await?;
@@ -172,7 +212,10 @@ impl Cli {
             Command::Deletion(cmd) => cmd.run(&ctx, &global).await,
             Command::Audit(cmd) => cmd.run(&ctx, &global).await,
             Command::Saml(cmd) => cmd.run(&ctx, &global).await,
-            Command::Completions(_) | Command::Serve(_) | Command::Migrate(_) => Ok(()),
+            Command::Completions(_)
+            | Command::Serve(_)
+            | Command::Migrate(_)
+            | Command::Status(_) => Ok(()),
         };
         // Whatever the command queued goes out now (or waits for `serve`), never on stdout.
         mail::flush(&ctx, queued_before).await;

@@ -30,6 +30,14 @@ impl ServeArgs {
         crate::service::saml::self_test(chrono::Utc::now())?;
         let db = db::connect(&config.database_url).await?;
         db::migrate(&db, &config.database_url).await?;
+        // The operator's CLI on this database builds its links from the same URL.
+        crate::service::service_state::record_public_url(
+            &db,
+            config.public_url.as_str(),
+            chrono::Utc::now(),
+        )
+        .await
+        .context("while recording the public URL")?;
         let bind = config.bind;
         if config.mail.transport == MailTransportKind::Log {
             tracing::warn!(

@@ -539,3 +539,43 @@ impl Change {
         self
     }
 }
+
+/// What `authctl status` found: the configuration file read, the state directory, the
+/// database with its schema, the server key, and the public URL here and in `serve`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub config_file: Option<String>,
+    pub state_dir: String,
+    pub database: StatusDatabase,
+    pub server_key: StatusKey,
+    pub public_url: String,
+    /// The public URL `serve` last started with on this database.
+    pub service_public_url: Option<String>,
+    pub service_started_at: Option<DateTime<Utc>>,
+    pub mail_transport: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusDatabase {
+    /// The URL without its password.
+    pub url: String,
+    pub backend: &'static str,
+    /// The SQLite file, absolute.
+    pub file: Option<String>,
+    pub reachable: bool,
+    /// `current`, `behind`, `newer` (migrated by a newer authctl) or `unknown`.
+    pub schema: &'static str,
+    pub pending_migrations: Option<u64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusKey {
+    /// `secret_key` (set in the configuration) or `file`.
+    pub source: &'static str,
+    pub file: Option<String>,
+    pub exists: bool,
+}

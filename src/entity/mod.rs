@@ -11,6 +11,7 @@ pub mod saml_provider;
 pub mod saml_replay;
 pub mod saml_request;
 pub mod saml_sp_key;
+pub mod service_state;
 pub mod session;
 pub mod sso_identity;
 pub mod user;

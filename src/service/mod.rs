@@ -15,6 +15,7 @@ pub mod mailed_tokens;
 pub mod outbox;
 pub mod roles;
 pub mod saml;
+pub mod service_state;
 pub mod sessions;
 pub mod signup;
 pub mod step_up;

@@ -37,7 +37,9 @@ impl Env {
             .env("AUTHCTL_DATABASE_URL", self.database_url())
             .env("AUTHCTL_MAIL__TRANSPORT", "file")
             .env("AUTHCTL_MAIL__DIR", self.mail_dir())
-            .env("USER", "alice");
+            .env("USER", "alice")
+            // No configuration file from the machine running the tests.
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"));
         cmd
     }
 

@@ -349,6 +349,8 @@ async fn every_json_answer_matches_its_documented_shape() {
     c.run(&env, &["migrate", "status"], "Migration", true);
     c.run(&env, &["migrate", "up"], "Migration", true);
 
+    c.run(&env, &["status"], "Status", false);
+
     // SAML.
     let idp = Idp::new("https://idp.shapes.test/metadata");
     let metadata = env.dir.path().join("idp.xml");

@@ -11,5 +11,6 @@ mod schedule;
 mod scripting;
 mod serve;
 mod sessions;
+mod state;
 mod tables;
 mod users;

@@ -5,6 +5,14 @@ use crate::helpers::Env;
 #[test]
 fn migrate_up_applies_everything_and_status_shows_it() {
     let env = Env::new();
+    // `migrate status` on no database names the file, and creates nothing.
+    let out = env.cmd().args(["migrate", "status"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no database at"));
+    assert!(!env.dir.path().join("authctl.db").exists());
+
+    // On an empty file every migration is pending.
+    std::fs::write(env.dir.path().join("authctl.db"), b"").expect("empty file");
     let before = env.json(&["migrate", "status"]);
     assert!(
         before
@@ -35,6 +43,7 @@ fn migrate_up_applies_everything_and_status_shows_it() {
 #[test]
 fn commands_on_an_unmigrated_database_say_what_to_run() {
     let env = Env::new();
+    std::fs::write(env.dir.path().join("authctl.db"), b"").expect("empty file");
     env.cmd()
         .args(["users", "list"])
         .assert()
@@ -83,15 +92,18 @@ fn a_missing_config_file_is_an_error() {
 #[test]
 fn the_database_password_is_never_printed() {
     let env = Env::new();
+    let url = "postgres://app:hunter2@127.0.0.1:1/auth";
     env.cmd()
-        .args([
-            "--database-url",
-            "postgres://app:hunter2@127.0.0.1:1/auth",
-            "users",
-            "list",
-        ])
+        .args(["--database-url", url, "users", "list"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("hunter2").not())
-        .stderr(predicate::str::contains("app:***@"));
+        .stderr(predicate::str::contains("hunter2").not());
+    // `status` names the database it tried, without the password.
+    env.cmd()
+        .args(["--database-url", url, "status"])
+        .assert()
+        .failure()
+        .stdout(predicate::str::contains("app:***@127.0.0.1:1/auth"))
+        .stdout(predicate::str::contains("hunter2").not())
+        .stderr(predicate::str::contains("hunter2").not());
 }
