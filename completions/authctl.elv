@@ -18,8 +18,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
     }
     var completions = [
         &'authctl'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -46,8 +46,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;serve'= {
             cand --bind 'Address to listen on (default 127.0.0.1:3000)'
             cand --public-url 'The URL users reach the service at; used in mailed links (default http://localhost:3000)'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -59,8 +59,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;migrate'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -75,8 +75,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authctl;migrate;status'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -88,8 +88,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;migrate;up'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -112,8 +112,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;migrate;help;help'= {
         }
         &'authctl;users'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -135,8 +135,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;users;list'= {
             cand --limit 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)'
             cand --after 'Start after the row with this id: the last id of the previous page'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --unverified 'Only accounts whose address is not verified'
@@ -149,8 +149,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;users;show'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -163,8 +163,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;users;create'= {
             cand --name 'Display name'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --verified 'Mark the address as verified. Without it, the address is mailed a verification link'
@@ -179,8 +179,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;users;verify'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -192,8 +192,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;users;disable'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -205,8 +205,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;users;enable'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -219,8 +219,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;users;history'= {
             cand --limit 'How many attempts to show'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -258,8 +258,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;users;help;help'= {
         }
         &'authctl;sessions'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -278,8 +278,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --user 'The account, by address or id'
             cand --limit 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)'
             cand --after 'Start after the row with this id: the last id of the previous page'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -292,8 +292,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;sessions;revoke'= {
             cand --user 'The account whose sessions end (with --all), by address or id'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --all 'End every session of --user'
@@ -306,8 +306,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;sessions;prune'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -333,8 +333,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;sessions;help;help'= {
         }
         &'authctl;verification'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -348,8 +348,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authctl;verification;resend'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -369,8 +369,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;verification;help;help'= {
         }
         &'authctl;apikeys'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -388,8 +388,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --user 'The account, by address or id'
             cand --limit 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)'
             cand --after 'Start after the row with this id: the last id of the previous page'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -401,8 +401,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;apikeys;revoke'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -425,8 +425,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;apikeys;help;help'= {
         }
         &'authctl;mail'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -441,8 +441,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authctl;mail;deliver'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -454,8 +454,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;mail;status'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -478,8 +478,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;mail;help;help'= {
         }
         &'authctl;deletion'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -497,8 +497,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'authctl;deletion;list'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -511,8 +511,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;deletion;schedule'= {
             cand --grace 'The grace period before the hard delete (default: deletion.grace_period)'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -524,8 +524,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;deletion;cancel'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -538,8 +538,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;deletion;sweep'= {
             cand --batch-size 'Accounts per batch (default: deletion.batch_size)'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --dry-run 'Only print, per table, what would be deleted or anonymized'
@@ -554,8 +554,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;deletion;events'= {
             cand --limit 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)'
             cand --after 'Start after the row with this id: the last id of the previous page'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -587,8 +587,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;deletion;help;help'= {
         }
         &'authctl;audit'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -606,8 +606,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --since 'Only events since this long ago (`2h`, `7d`) or since an RFC 3339 time'
             cand --limit 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)'
             cand --after 'Start after the row with this id: the last id of the previous page'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -627,8 +627,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;audit;help;help'= {
         }
         &'authctl;saml'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -657,8 +657,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --default-role 'A role every user of this provider gets'
             cand --link-policy 'Whether an existing account with the same, verified address may be linked'
             cand --trust-idp-mfa 'Trust this IdP''s multi-factor sign-in when the assertion''s AuthnContextClassRef is CLASSREF (repeat for several): accounts with an authenticator app then skip its code. Without it they are asked for their code after SSO'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -670,8 +670,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;saml;list'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -683,8 +683,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;saml;show'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -707,8 +707,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --link-policy 'link-policy'
             cand --remove-certificate 'Stop accepting the signing certificate with this SHA-256 fingerprint (8+ hex digits)'
             cand --trust-idp-mfa 'Replace the AuthnContextClassRef values trusted as multi-factor (repeat for several)'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --clear-group-map 'Remove every group mapping'
@@ -723,8 +723,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;saml;remove'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -736,8 +736,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;saml;metadata'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -772,9 +772,9 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;saml;help;help'= {
         }
         &'authctl;completions'= {
-            cand --dir 'Write the completions of every supported shell into this folder'
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --dir 'Write the completions of every supported shell into this folder (it must exist)'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'
@@ -786,8 +786,8 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;status'= {
-            cand --database-url 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)'
-            cand --config 'A TOML configuration file'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
             cand --no-headers 'Print tables without their header line'

@@ -24,8 +24,8 @@ function __fish_authctl_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c authctl -n "__fish_authctl_needs_command" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_needs_command" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_needs_command" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_needs_command" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_needs_command" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -48,8 +48,8 @@ complete -c authctl -n "__fish_authctl_needs_command" -f -a "status" -d 'Which c
 complete -c authctl -n "__fish_authctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -l bind -d 'Address to listen on (default 127.0.0.1:3000)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -l public-url -d 'The URL users reach the service at; used in mailed links (default http://localhost:3000)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand serve" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand serve" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand serve" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand serve" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -57,8 +57,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand serve" -l no-headers -d 
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -69,8 +69,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "status" -d 'Show which migrations are applied (the default)'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "up" -d 'Apply every pending migration'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and not __fish_seen_subcommand_from status up help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -78,8 +78,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from up" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -90,8 +90,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show which migrations are applied (the default)'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "up" -d 'Apply every pending migration'
 complete -c authctl -n "__fish_authctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -109,8 +109,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_se
 complete -c authctl -n "__fish_authctl_using_subcommand users; and not __fish_seen_subcommand_from list show create verify disable enable history help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l limit -d 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l after -d 'Start after the row with this id: the last id of the previous page' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -119,8 +119,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_s
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -129,8 +129,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_s
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l name -d 'Display name' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -141,8 +141,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_s
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -150,8 +150,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_s
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -159,8 +159,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_s
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -169,8 +169,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_s
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l limit -d 'How many attempts to show' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from history" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -186,8 +186,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_s
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a disabled account'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "history" -d 'Show an account\'s login history, newest first'
 complete -c authctl -n "__fish_authctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish_seen_subcommand_from list revoke prune help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -202,8 +202,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand sessions; and not __fish
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l user -d 'The account, by address or id' -r
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l limit -d 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l after -d 'Start after the row with this id: the last id of the previous page' -r
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -212,8 +212,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l user -d 'The account whose sessions end (with --all), by address or id' -r
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -222,8 +222,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from prune" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -235,8 +235,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke one session by id, or every session of a user (`--user EMAIL --all`, asks first)'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete ended sessions, spent verification tokens and stale throttle rows now'
 complete -c authctl -n "__fish_authctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -246,8 +246,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -f -a "resend" -d 'Send a new verification link to an unverified account'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and not __fish_seen_subcommand_from resend help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -257,8 +257,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from resend" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from help" -f -a "resend" -d 'Send a new verification link to an unverified account'
 complete -c authctl -n "__fish_authctl_using_subcommand verification; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_seen_subcommand_from list revoke help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -272,8 +272,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and not __fish_
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l user -d 'The account, by address or id' -r
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l limit -d 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l after -d 'Start after the row with this id: the last id of the previous page' -r
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -281,8 +281,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from revoke" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -293,8 +293,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List an account\'s API keys, newest first (never the secrets)'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke an API key by id; it fails on its very next request'
 complete -c authctl -n "__fish_authctl_using_subcommand apikeys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -305,8 +305,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -f -a "deliver" -d 'Deliver every queued mail that is due now, over the configured transport'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -f -a "status" -d 'How many mails wait in the outbox, and how many were given up'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and not __fish_seen_subcommand_from deliver status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -314,8 +314,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from deliver" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -326,8 +326,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from help" -f -a "deliver" -d 'Deliver every queued mail that is due now, over the configured transport'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from help" -f -a "status" -d 'How many mails wait in the outbox, and how many were given up'
 complete -c authctl -n "__fish_authctl_using_subcommand mail; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -341,8 +341,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "sweep" -d 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems, newest first, with their webhook delivery'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and not __fish_seen_subcommand_from list schedule cancel sweep events help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -351,8 +351,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l grace -d 'The grace period before the hard delete (default: deletion.grace_period)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -360,8 +360,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from schedule" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -370,8 +370,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l batch-size -d 'Accounts per batch (default: deletion.batch_size)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -382,8 +382,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l limit -d 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l after -d 'Start after the row with this id: the last id of the previous page' -r
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from events" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -397,8 +397,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "sweep" -d 'Hard-delete every account whose grace period has passed. Safe to run from cron and on several machines at once'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "events" -d 'The outbox of `user.deleted` events for downstream systems, newest first, with their webhook delivery'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -412,8 +412,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_s
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l since -d 'Only events since this long ago (`2h`, `7d`) or since an RFC 3339 time' -r
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l limit -d 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l after -d 'Start after the row with this id: the last id of the previous page' -r
-complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -423,8 +423,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_s
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "list" -d 'List audit events, newest first, with the account\'s address while it exists'
 complete -c authctl -n "__fish_authctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and not __fish_seen_subcommand_from add list show update remove metadata help" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -450,8 +450,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l link-policy -d 'Whether an existing account with the same, verified address may be linked' -r -f -a "none\t''
 verified-email\t''"
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l trust-idp-mfa -d 'Trust this IdP\'s multi-factor sign-in when the assertion\'s AuthnContextClassRef is CLASSREF (repeat for several): accounts with an authenticator app then skip its code. Without it they are asked for their code after SSO' -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -459,8 +459,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -468,8 +468,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -489,8 +489,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 verified-email\t''"
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l remove-certificate -d 'Stop accepting the signing certificate with this SHA-256 fingerprint (8+ hex digits)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l trust-idp-mfa -d 'Replace the AuthnContextClassRef values trusted as multi-factor (repeat for several)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -501,8 +501,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -510,8 +510,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from metadata" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -526,9 +526,9 @@ complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_su
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a provider and its domains (users and their roles stay). Asks first'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "metadata" -d 'Print our SP metadata for a provider, for the IdP administrator'
 complete -c authctl -n "__fish_authctl_using_subcommand saml; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c authctl -n "__fish_authctl_using_subcommand completions" -l dir -d 'Write the completions of every supported shell into this folder' -r -F
-complete -c authctl -n "__fish_authctl_using_subcommand completions" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand completions" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand completions" -l dir -d 'Write the completions of every supported shell into this folder (it must exist)' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand completions" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand completions" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"
@@ -536,8 +536,8 @@ complete -c authctl -n "__fish_authctl_using_subcommand completions" -l no-heade
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand status" -l database-url -d 'Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db)' -r
-complete -c authctl -n "__fish_authctl_using_subcommand status" -l config -d 'A TOML configuration file' -r -F
+complete -c authctl -n "__fish_authctl_using_subcommand status" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
+complete -c authctl -n "__fish_authctl_using_subcommand status" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand status" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'
 wide\t'The table with its extra columns (user agents, expiry, ...)'
 json\t'JSON for scripts: the shapes in docs/cli-json.md (camelCase, every key always present)'"

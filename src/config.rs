@@ -630,6 +630,7 @@ fn plain(expected: &str) -> String {
         "a boolean" | "bool" => "true or false".into(),
         other => other
             .replace("struct ", "a table like ")
+            .replace("a string", "text")
             .replace("string", "text"),
     }
 }

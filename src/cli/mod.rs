@@ -44,7 +44,7 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Database URL (sqlite://authctl.db?mode=rwc or postgres://user:pass@host/db).
+    /// Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db.
     #[arg(
         long,
         global = true,
@@ -53,7 +53,8 @@ pub struct GlobalArgs {
         value_name = "URL"
     )]
     pub database_url: Option<String>,
-    /// A TOML configuration file.
+    /// A TOML configuration file (default: ~/.config/authctl/authctl.toml, then
+    /// /etc/authctl/authctl.toml, the first that exists).
     #[arg(long, global = true, env = "AUTHCTL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Output format: a table, the table with extra columns, or JSON (docs/cli-json.md).
@@ -70,8 +71,18 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (applies pending migrations first).
+    ///
+    /// Creates the database and the server key file when they are missing, records its
+    /// public URL for the CLI, and drains open requests on SIGTERM or Ctrl-C.
+    ///
+    /// Example: authctl serve --bind 0.0.0.0:3000 --public-url https://login.example.com
     Serve(serve::ServeArgs),
     /// Show or apply database migrations.
+    ///
+    /// `migrate up` (like `serve`) creates a missing database and server key file; `migrate`
+    /// alone shows which migrations are applied.
+    ///
+    /// Example: authctl migrate up
     Migrate(migrate::MigrateArgs),
     /// List, inspect, create, verify, disable and enable accounts.
     #[command(subcommand)]
