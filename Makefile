@@ -27,3 +27,4 @@ bench: setup
 	cargo bench --bench hot_paths
 	cargo bench --bench saml_login
 	cargo bench --bench readyz_under_signups
+	cargo build --release && ./scripts/bench-cli-list.sh 20000 target/release/authctl
