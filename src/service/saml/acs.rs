@@ -10,6 +10,13 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::metadata::hex;
+use super::prefilter;
+use super::providers::find;
+use super::provision::{resolve_user, set_roles};
+use super::sp::acs_url;
+use super::start::{idp_descriptor, service_provider};
+use super::step_up::step_up;
 use crate::clock::span;
 use crate::context::AppContext;
 use crate::domain::{Email, Name};
@@ -18,8 +25,6 @@ use crate::error::{Error, Result};
 use crate::service::sessions::{AuthMethod, NewSession};
 use crate::service::{Actor, ClientInfo, audit, login};
 use crate::tokens;
-
-use super::*;
 
 /// Attribute names tried, in order, when a provider does not name its own.
 const EMAIL_ATTRIBUTES: &[&str] = &[

@@ -21,11 +21,9 @@ mod step_up;
 pub use acs::*;
 pub use metadata::*;
 pub use providers::*;
-use provision::*;
 pub use self_test::*;
 pub use sp::*;
 pub use start::*;
-use step_up::*;
 
 /// Deletes expired pending requests and replay-cache entries; returns how many rows went.
 pub async fn prune(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64> {

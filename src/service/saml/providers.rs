@@ -15,9 +15,9 @@ use crate::context::AppContext;
 use crate::entity::{saml_domain, saml_provider};
 use crate::error::{Error, Result};
 
+use super::metadata::{CertificateInfo, IdpMetadata, certificate_info, hex};
+use super::sp::{acs_url, sp_entity_id};
 use crate::service::{Actor, audit};
-
-use super::*;
 
 /// Roles given through a provider carry this source (`sso:<provider>`), so a login recomputes
 /// exactly the roles that provider gave.

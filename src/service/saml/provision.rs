@@ -6,14 +6,14 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::json;
 
+use super::acs::Fail;
+use super::providers::{LinkPolicy, group_roles_of};
 use crate::context::AppContext;
 use crate::domain::Email;
 use crate::entity::{saml_provider, sso_identity, user};
 use crate::error::{Error, Result};
 use crate::service::users::{self, NewUser};
 use crate::service::{Actor, ClientInfo, audit};
-
-use super::*;
 
 /// A disabled account is refused before anything about it changes.
 fn refuse_disabled(user: &user::Model) -> std::result::Result<(), Fail> {

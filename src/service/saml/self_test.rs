@@ -6,10 +6,10 @@ use openssl::x509::X509;
 use samael::metadata::EntityDescriptor;
 use samael::service_provider::ServiceProvider;
 
+use super::metadata::parse_metadata;
+use super::sp::generate_sp_key;
 use crate::config::Config;
 use crate::error::{Error, Result};
-
-use super::*;
 
 /// Proves at startup that signature checking is live (samael built without `xmlsec`, or an
 /// IdP without a certificate, would accept anything): an unsigned but otherwise valid Response for a

@@ -7,12 +7,11 @@ use samael::traits::ToXml;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, EntityTrait};
 
+use super::providers::find;
 use crate::config::Config;
 use crate::context::AppContext;
 use crate::entity::saml_sp_key;
 use crate::error::{Error, Result};
-
-use super::*;
 
 /// Our entity ID: the same for every IdP.
 pub fn sp_entity_id(config: &Config) -> String {

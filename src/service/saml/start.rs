@@ -10,6 +10,8 @@ use samael::service_provider::ServiceProvider;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use url::Url;
 
+use super::providers::{certificates_of, find};
+use super::sp::acs_url;
 use crate::clock::span;
 use crate::context::AppContext;
 use crate::domain::Email;
@@ -18,8 +20,6 @@ use crate::error::{Error, Result};
 use crate::service::ClientInfo;
 use crate::service::sessions::{self};
 use crate::tokens;
-
-use super::*;
 
 /// A started login: where to send the browser, and the cookie that binds the request to it.
 pub struct Started {

@@ -5,13 +5,12 @@ use chrono::{DateTime, Utc};
 use samael::schema::Assertion;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+use super::acs::{Checked, Completed, Fail, refuse};
 use crate::clock::span;
 use crate::context::AppContext;
 use crate::entity::{saml_provider, saml_request, session, sso_identity, user};
 use crate::service::ClientInfo;
 use crate::service::sessions::{self, NewSession};
-
-use super::*;
 
 /// The Response to a step-up request: the same person (same IdP identity as the session's
 /// user) authenticated again after the request was made; the session's window opens.
