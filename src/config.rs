@@ -154,7 +154,8 @@ pub struct PasswordConfig {
     pub hash_iterations: u32,
     /// argon2id lanes.
     pub hash_parallelism: u32,
-    /// How many hashes may run at once (0 = the number of CPU cores).
+    /// How many hashes may run at once (0 = one fewer than the CPU cores, at least one, so a
+    /// flood of logins leaves a core to the requests that do not hash).
     pub hash_concurrency: usize,
 }
 
@@ -483,23 +484,121 @@ impl DatabaseUrl {
             .or_else(|| self.0.strip_prefix("sqlite:"))?;
         let path = rest.split('?').next().unwrap_or_default();
         (!path.is_empty() && path != ":memory:" && !path.starts_with("file::memory"))
-            .then(|| PathBuf::from(path))
+            .then(|| PathBuf::from(percent_decode(path)))
+    }
+
+    /// A `sqlite:` URL that names no file: an in-memory database, gone with its process.
+    pub fn is_sqlite_in_memory(&self) -> bool {
+        self.0.starts_with("sqlite:")
+            && (self.sqlite_path().is_none()
+                || self
+                    .0
+                    .split_once('?')
+                    .is_some_and(|(_, q)| q.split('&').any(|p| p == "mode=memory")))
     }
 
     pub fn is_postgres(&self) -> bool {
         self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
     }
 
-    /// The URL with any password replaced by `***`.
+    /// The URL with any password replaced by `***`, also where the URL does not parse (a
+    /// PostgreSQL URL naming a socket folder, say).
     pub fn redacted(&self) -> String {
-        match Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
+        redact_secrets(&self.0)
+    }
+}
+
+/// `%XX` sequences decoded, as the SQLite driver reads a URL's path.
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
             }
-            _ => self.0.clone(),
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
         }
     }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A file path written into a `sqlite://` URL: the characters a URL gives meaning to escaped.
+fn percent_encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` with the password of every `scheme://user:password@` and every `password=` value
+/// replaced by `***`: for URLs and for driver errors that quote them.
+pub fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', '?', '#' or blank; its user part at the last '@'.
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let user_info = &authority[..at];
+                match user_info.find(':') {
+                    Some(colon) => {
+                        out.push_str(&user_info[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(user_info),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    redact_password_parameters(&out)
+}
+
+/// `password=…` (a URL query parameter or a libpq keyword) up to the next `&`, blank or quote.
+fn redact_password_parameters(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("password=") {
+        let start = from + i + "password=".len();
+        let end = text[start..]
+            .find(|c: char| matches!(c, '&' | '\'' | '"' | '#') || c.is_whitespace())
+            .map_or(text.len(), |e| start + e);
+        out.push_str(&text[last..start]);
+        if end > start {
+            out.push_str("***");
+        }
+        last = end;
+        from = end.max(start);
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 impl fmt::Debug for DatabaseUrl {
@@ -656,6 +755,13 @@ impl Config {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
         let mut figment = Figment::new();
         if let Some(path) = file {
+            if path.is_dir() {
+                anyhow::bail!(
+                    "the configuration file {} is a folder; name the file (e.g. {})",
+                    path.display(),
+                    path.join("authctl.toml").display()
+                );
+            }
             if !path.is_file() {
                 anyhow::bail!("the configuration file {} does not exist", path.display());
             }
@@ -683,6 +789,16 @@ impl Config {
             match merged.extract::<Config>() {
                 Ok(mut config) if problems.is_empty() => {
                     config.public_url_set = merged.find_metadata("public_url").is_some();
+                    // A relative state_dir in a file is taken from that file's folder (as
+                    // kubectl reads paths in a kubeconfig), not from wherever the command runs.
+                    if config.state_dir.is_relative()
+                        && let Some(figment::Source::File(from)) = merged
+                            .find_metadata("state_dir")
+                            .and_then(|m| m.source.as_ref())
+                        && let Some(folder) = from.parent()
+                    {
+                        config.state_dir = folder.join(&config.state_dir);
+                    }
                     break config;
                 }
                 Ok(_) => anyhow::bail!("{}", problems.join("; ")),
@@ -739,7 +855,7 @@ impl Config {
                 .unwrap_or_default();
             self.database_url = DatabaseUrl(format!(
                 "sqlite://{}{query}",
-                self.state_dir.join(path).display()
+                percent_encode_path(&self.state_dir.join(path).display().to_string())
             ));
         }
         self
@@ -829,6 +945,58 @@ mod tests {
         let shown = format!("{url:?} {url}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("app:***@db.example"), "{shown}");
+    }
+
+    #[test]
+    fn passwords_are_redacted_where_the_url_does_not_parse() {
+        for (raw, shown) in [
+            (
+                "postgres://app:s3cret@/auth?host=/run/postgresql",
+                "postgres://app:***@/auth?host=/run/postgresql",
+            ),
+            (
+                "postgres://app@db/auth?password=s3cret&sslmode=require",
+                "postgres://app@db/auth?password=***&sslmode=require",
+            ),
+            (
+                "postgres://app:p@ss:w@rd@db/auth",
+                "postgres://app:***@db/auth",
+            ),
+            (
+                "error connecting to postgres://a:s3cret@h/d: refused",
+                "error connecting to postgres://a:***@h/d: refused",
+            ),
+            ("sqlite://authctl.db", "sqlite://authctl.db"),
+            ("PASSWORD=s3cret dbname=x", "PASSWORD=*** dbname=x"),
+        ] {
+            assert_eq!(redact_secrets(raw), shown, "{raw}");
+            assert!(!DatabaseUrl::new(raw).to_string().contains("s3cret"));
+        }
+    }
+
+    #[test]
+    fn sqlite_paths_round_trip_through_the_url() {
+        let mut config = Config {
+            state_dir: PathBuf::from("/var/lib/50%?#"),
+            ..Config::default()
+        };
+        config.database_url = DatabaseUrl::new("sqlite://a%25b.db?mode=rwc");
+        let config = config.under_state_dir();
+        assert_eq!(
+            config.database_url.sqlite_path(),
+            Some(PathBuf::from("/var/lib/50%?#/a%b.db"))
+        );
+        assert!(config.database_url.expose().ends_with("?mode=rwc"));
+        for memory in [
+            "sqlite::memory:",
+            "sqlite:",
+            "sqlite://",
+            "sqlite://:memory:",
+            "sqlite://x.db?mode=memory",
+        ] {
+            assert!(DatabaseUrl::new(memory).is_sqlite_in_memory(), "{memory}");
+        }
+        assert!(!DatabaseUrl::new("sqlite://x.db").is_sqlite_in_memory());
     }
 
     #[test]

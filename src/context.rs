@@ -12,7 +12,13 @@ use crate::password::Hasher;
 
 #[derive(Clone)]
 pub struct AppContext {
+    /// Every write, and every read that belongs to a write: on SQLite one connection, so this
+    /// process's writes take turns instead of failing with SQLITE_BUSY.
     pub db: DatabaseConnection,
+    /// Reads on the hot path that write nothing (the per-request session check): on SQLite
+    /// several read-only connections, which in WAL mode see every committed write at once and
+    /// neither wait for the writer nor hold it up; on PostgreSQL the same pool as `db`.
+    pub read: DatabaseConnection,
     pub config: Arc<Config>,
     pub mailer: Mailer,
     pub hasher: Hasher,
@@ -37,11 +43,20 @@ impl AppContext {
             mailer: Mailer::from_config(&config)?,
             hasher: Hasher::new(&config.password)?,
             config: Arc::new(config),
+            read: db.clone(),
             db,
             clock,
             key: ServerKey::default(),
             mail_wake: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Serves the hot path's reads from `read` (see `db::connect_readers`).
+    pub fn with_readers(mut self, read: Option<DatabaseConnection>) -> Self {
+        if let Some(read) = read {
+            self.read = read;
+        }
+        self
     }
 
     pub fn now(&self) -> DateTime<Utc> {

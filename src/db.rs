@@ -7,7 +7,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement,
 };
 
-use crate::config::DatabaseUrl;
+use crate::config::{DatabaseUrl, redact_secrets};
 
 /// An arbitrary, fixed key for `pg_advisory_lock`: only one instance migrates at a time.
 const MIGRATION_LOCK_KEY: i64 = 0x6175_7468_6374_6c00; // "authctl\0"
@@ -22,6 +22,12 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
 /// Opens a pool on a database that must exist already: the operator's commands never create
 /// one, and a missing SQLite file is one sentence naming it.
 pub async fn connect_existing(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
+    if url.is_sqlite_in_memory() {
+        anyhow::bail!(
+            "database_url {} names an in-memory SQLite database, which lives only inside one process: point it at the file `authctl serve` uses (e.g. sqlite://authctl.db)",
+            url.redacted()
+        );
+    }
     if let Some(path) = url.sqlite_path()
         && !path.exists()
     {
@@ -94,7 +100,7 @@ async fn open(url: &DatabaseUrl, create: bool) -> anyhow::Result<DatabaseConnect
                 );
             }
             Err(e) if url.is_postgres() && server_message(&e).is_some() => {
-                let message = server_message(&e).unwrap_or_default();
+                let message = redact_secrets(&server_message(&e).unwrap_or_default());
                 let hint = if message.starts_with("database ") {
                     "; create it (`createdb`) or fix the database name in database_url"
                 } else if message.starts_with("role ") {
@@ -107,13 +113,51 @@ async fn open(url: &DatabaseUrl, create: bool) -> anyhow::Result<DatabaseConnect
                     url.redacted()
                 );
             }
-            result => {
-                return result.with_context(|| {
-                    format!("while connecting to the database at {}", url.redacted())
-                });
+            Err(e) => {
+                // The driver's text may quote the URL it was given, password and all.
+                anyhow::bail!(
+                    "cannot connect to the database at {}: {}",
+                    url.redacted(),
+                    redact_secrets(&e.to_string())
+                );
             }
+            Ok(db) => return Ok(db),
         }
     }
+}
+
+/// For SQLite, a pool of read-only connections beside the writer `connect` opened (which made
+/// the file and switched it to WAL): WAL readers read the last committed state without taking a
+/// lock, so the session check never queues behind a write or behind another read. `None` for
+/// PostgreSQL, whose one pool serves both.
+pub async fn connect_readers(url: &DatabaseUrl) -> anyhow::Result<Option<DatabaseConnection>> {
+    if !url.expose().starts_with("sqlite:") || url.is_sqlite_in_memory() {
+        return Ok(None);
+    }
+    let readers = std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(4)
+        .clamp(2, 16) as u32;
+    let mut options = ConnectOptions::new(url.expose());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .max_connections(readers)
+        .min_connections(1)
+        .map_sqlx_sqlite_opts(|o| {
+            o.read_only(true)
+                .create_if_missing(false)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Database::connect(options).await.map(Some).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open read connections to {}: {}",
+            url.redacted(),
+            redact_secrets(&e.to_string())
+        )
+    })
 }
 
 /// How long opening a SQLite file keeps trying while other processes hold its lock.

@@ -41,9 +41,10 @@ impl Hasher {
             anyhow::anyhow!("invalid argon2 parameters in the password.hash_* settings: {e}")
         })?;
         let concurrency = match config.hash_concurrency {
+            // A core stays free for everything that does not hash (the session check above all).
             0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+                .map(|n| n.get().saturating_sub(1).max(1))
+                .unwrap_or(1),
             n => n,
         };
         Ok(Self {

@@ -35,7 +35,7 @@ impl ApiKeysCommand {
         match self {
             Self::List { user, page } => {
                 let user = find_user(ctx, &user).await?;
-                let page = page.page();
+                let page = page.page()?;
                 let keys = api_keys::list(ctx, &user.id).await?;
                 let listed = page.of_newest(keys, |k| &k.id);
                 let shown: Vec<ApiKey> = listed
@@ -48,8 +48,18 @@ impl ApiKeysCommand {
                 Ok(())
             }
             Self::Revoke { id } => {
-                let key = api_keys::revoke(ctx, &Actor::cli(), None, &id, ctx.now()).await.map_err(|e| match e {
-                    Error::NotFound(_) => super::not_found(format!("no API key has the id {id}; `authctl apikeys list --user EMAIL` shows them")),
+                let key = api_keys::revoke(
+                    ctx,
+                    &Actor::cli(),
+                    None,
+                    &super::normal_id(&id),
+                    ctx.now(),
+                )
+                .await
+                .map_err(|e| match e {
+                    Error::NotFound(_) => super::not_found(format!(
+                        "no API key has the id {id}; `authctl apikeys list --user EMAIL` shows them"
+                    )),
                     other => other.into(),
                 })?;
                 let change = Change::new("apikeys.revoke", "apiKey", vec![key.id.clone()]);

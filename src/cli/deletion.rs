@@ -62,7 +62,7 @@ pub enum DeletionCommand {
 
 /// The answer of a sweep or a dry run: one shape for both.
 fn sweep_change(report: &SweepReport, dry_run: bool) -> Change {
-    Change::counted("deletion.sweep", "user", report.accounts)
+    Change::new("deletion.sweep", "user", report.ids.clone())
         .dry_run(dry_run)
         .detail("deleted", &report.deleted)
         .detail("anonymized", &report.anonymized)
@@ -109,7 +109,7 @@ impl DeletionCommand {
                     &format!(
                         "Delete {} for good after {}?",
                         user.email,
-                        humantime::format_duration(grace)
+                        output::duration(grace)
                     ),
                     global.yes,
                 )?;
@@ -130,10 +130,10 @@ impl DeletionCommand {
                     ("user id", pending.user_id.clone()),
                 ];
                 if !global.printer().is_json() {
-                    output::say(&format!(
+                    eprintln!(
                         "{} is scheduled for deletion; its sessions and API keys have ended.",
                         user.email
-                    ))?;
+                    );
                 }
                 global.printer().show(&pending, fields)
             }
@@ -210,7 +210,7 @@ impl DeletionCommand {
                     .changed(&sweep_change(&report, false), &sentence)
             }
             Self::Events { page } => {
-                let page = page.page();
+                let page = page.page()?;
                 let listed = deletion::events_page(ctx, &page).await?;
                 let events: Vec<DeletionEvent> = listed.items.into_iter().map(Into::into).collect();
                 global.printer().list(&events)?;

@@ -28,21 +28,22 @@ impl MigrateArgs {
         let up = matches!(self.action, Some(MigrateAction::Up));
         // Only `migrate up` (and `serve`) create a database and the server key.
         let conn = if up {
-            let conn = db::connect(&config.database_url).await?;
-            crate::crypto::ensure_key(&config)?;
-            conn
+            db::connect(&config.database_url).await?
         } else {
             db::connect_existing(&config.database_url).await?
         };
         if up {
-            let before = db::status(&conn)
-                .await?
-                .iter()
-                .filter(|m| !m.applied)
-                .count();
+            let before = db::schema(&conn).await?;
+            let pending = before.known.iter().filter(|m| !m.applied).count();
+            let fresh = pending == before.known.len() && before.unknown.is_empty();
             db::migrate(&conn, &config.database_url).await?;
+            // The key file is made with a new database only: for one that holds data already, a
+            // new key would leave everything sealed with the old one unreadable.
+            if fresh {
+                crate::crypto::ensure_key(&config)?;
+            }
             if global.output != Output::Json {
-                eprintln!("{before} migration(s) applied; the schema is current.");
+                eprintln!("{pending} migration(s) applied; the schema is current.");
             }
         }
         let schema = db::schema(&conn).await?;

@@ -124,20 +124,48 @@ pub struct PageArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
     /// Start after the row with this id: the last id of the previous page.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = parse_after)]
     pub after: Option<String>,
+}
+
+/// `--after`: a row id as the listings print them (a UUID, or an audit event's number);
+/// anything else (`null` from a `jq` that found no row, say) is a usage error rather than a
+/// listing that starts over.
+fn parse_after(raw: &str) -> Result<String, String> {
+    if let Ok(id) = uuid::Uuid::parse_str(raw) {
+        return Ok(id.hyphenated().to_string());
+    }
+    if !raw.is_empty() && raw.len() <= 18 && raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(raw.to_owned());
+    }
+    Err(format!(
+        "`{raw}` is not a row id: pass the id of the last row the previous page showed"
+    ))
 }
 
 /// Rows a listing shows on a terminal without `--limit`.
 pub const TERMINAL_PAGE: u64 = 100;
 
 impl PageArgs {
-    pub fn page(&self) -> crate::service::Page {
+    /// The page of a listing whose ids are UUIDs.
+    pub fn page(&self) -> anyhow::Result<crate::service::Page> {
+        if let Some(after) = &self.after
+            && uuid::Uuid::parse_str(after).is_err()
+        {
+            return Err(usage(format!(
+                "--after takes the id of the last row the previous page showed (a UUID), not `{after}`"
+            )));
+        }
+        Ok(self.page_after(self.after.clone()))
+    }
+
+    /// The page with `after` already checked by the listing.
+    pub fn page_after(&self, after: Option<String>) -> crate::service::Page {
         crate::service::Page {
             limit: self
                 .limit
                 .or_else(|| std::io::stdout().is_terminal().then_some(TERMINAL_PAGE)),
-            after: self.after.clone(),
+            after,
         }
     }
 }
@@ -237,6 +265,7 @@ impl Cli {
 /// Exit codes, documented in docs/operations.md: 0 done, 1 failed, 2 usage (clap's own),
 /// 3 not found.
 pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_NOT_FOUND: u8 = 3;
 
 /// What the operator named does not exist (exit code 3), with a sentence saying where to look.
@@ -256,10 +285,29 @@ pub fn not_found(sentence: impl Into<String>) -> anyhow::Error {
     NotFound(sentence.into()).into()
 }
 
+/// An argument clap accepted that the command cannot use (exit code 2, as clap's own).
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// A `Usage` error with its sentence.
+pub fn usage(sentence: impl Into<String>) -> anyhow::Error {
+    Usage(sentence.into()).into()
+}
+
 /// The exit code for an error a command returned.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<NotFound>().is_some() {
         EXIT_NOT_FOUND
+    } else if err.downcast_ref::<Usage>().is_some() {
+        EXIT_USAGE
     } else {
         EXIT_FAILED
     }
@@ -287,7 +335,14 @@ pub async fn find_user(
     let found = if email_or_id.contains('@') {
         crate::service::users::get_by_email(ctx, email_or_id).await
     } else {
-        crate::service::users::get(ctx, email_or_id).await
+        crate::service::users::get(ctx, &normal_id(email_or_id)).await
     };
     found.map_err(|e| explain(e, email_or_id))
+}
+
+/// An id as the database holds it: a UUID in lower case with hyphens, whatever its spelling.
+pub fn normal_id(raw: &str) -> String {
+    uuid::Uuid::parse_str(raw)
+        .map(|id| id.hyphenated().to_string())
+        .unwrap_or_else(|_| raw.to_owned())
 }

@@ -176,9 +176,13 @@ fn terminal_width() -> Option<usize> {
     if !std::io::stdout().is_terminal() {
         return None;
     }
-    let reported = terminal_size::terminal_size_of(std::io::stdout())
-        .map(|(w, _)| usize::from(w.0))
+    #[cfg(unix)]
+    let reported = rustix::termios::tcgetwinsize(std::io::stdout())
+        .ok()
+        .map(|size| usize::from(size.ws_col))
         .filter(|w| *w > 0);
+    #[cfg(not(unix))]
+    let reported: Option<usize> = None;
     reported.or_else(|| {
         std::env::var("COLUMNS")
             .ok()
@@ -196,8 +200,30 @@ const MIN_TEXT: usize = 8;
 /// one line and cannot repaint the operator's terminal.
 fn clean(cell: &str) -> String {
     cell.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| {
+            if c.is_control() || is_format(c) {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect()
+}
+
+/// Invisible characters that reorder or hide text (bidirectional controls, zero-width
+/// characters, the byte-order mark): in a table they could make one row read as another.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{061C}'
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 /// `cell` cut to `width` columns, with an ellipsis when something was cut.
@@ -254,7 +280,11 @@ pub fn render(
         let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * w.len().saturating_sub(1);
         while total(&widths) > limit {
             let widest = (0..columns.len())
-                .filter(|i| columns[*i].text && widths[*i] > MIN_TEXT)
+                .filter(|i| {
+                    // A text column keeps at least MIN_TEXT columns, and its whole header.
+                    let head = if headers { names[*i].width() } else { 0 };
+                    columns[*i].text && widths[*i] > MIN_TEXT.max(head)
+                })
                 .max_by_key(|i| widths[*i]);
             match widest {
                 Some(i) => widths[i] -= 1,
@@ -297,6 +327,19 @@ pub fn opt_time(t: Option<DateTime<Utc>>) -> String {
     t.map(time).unwrap_or_else(|| "-".into())
 }
 
+/// A duration for a sentence: `30 days`, `1 hour`, `90 seconds`.
+pub fn duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = match secs {
+        0 => (0, "second"),
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 /// `-` for nothing.
 pub fn or_dash(v: Option<&str>) -> String {
     v.filter(|s| !s.is_empty()).unwrap_or("-").to_owned()
@@ -308,9 +351,17 @@ pub fn confirm(prompt: &str, yes: bool) -> anyhow::Result<()> {
     if yes {
         return Ok(());
     }
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+    let missing = match (
+        std::io::stdin().is_terminal(),
+        std::io::stderr().is_terminal(),
+    ) {
+        (true, true) => None,
+        (false, _) => Some("stdin is not a terminal"),
+        (true, false) => Some("stderr (where the question goes) is not a terminal"),
+    };
+    if let Some(missing) = missing {
         anyhow::bail!(
-            "refusing to continue without confirmation: stdin is not a terminal, so pass --yes to {prompt_lc}",
+            "refusing to continue without confirmation: {missing}, so pass --yes to {prompt_lc}",
             prompt_lc = prompt.trim_end_matches('?').to_lowercase()
         );
     }
@@ -369,6 +420,36 @@ mod tests {
         let first = out.lines().next().expect("a line");
         assert!(first.starts_with("0193b3f0-aaaa-7bbb-8ccc-123456789abc  alice@example.com  "));
         assert_eq!(first.split("  ").last().map(|s| s.width()), Some(MIN_TEXT));
+    }
+
+    #[test]
+    fn invisible_reordering_characters_are_shown_as_question_marks() {
+        let rows = vec![vec![
+            "a".into(),
+            "b".into(),
+            "evil\u{202E}gnp.exe\u{200B}\u{FEFF}\u{2066}x".into(),
+        ]];
+        let out = render(&COLUMNS, &rows, false, None);
+        assert_eq!(out, "a  b  evil?gnp.exe???x\n");
+    }
+
+    #[test]
+    fn headers_are_never_cut() {
+        let columns = [Column::fixed("id"), Column::text("a very long header")];
+        let rows = vec![vec!["x".repeat(30), "y".repeat(40)]];
+        let out = render(&columns, &rows, true, Some(20));
+        assert!(
+            out.starts_with(&format!("ID{}A_VERY_LONG_HEADER\n", " ".repeat(30))),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn durations_read_as_words() {
+        use std::time::Duration;
+        assert_eq!(duration(Duration::from_secs(30 * 86_400)), "30 days");
+        assert_eq!(duration(Duration::from_secs(3_600)), "1 hour");
+        assert_eq!(duration(Duration::from_secs(90)), "90 seconds");
     }
 
     #[test]

@@ -268,7 +268,7 @@ impl SamlCommand {
                 };
                 let view = saml::add(ctx, &actor, new, now).await?;
                 if !global.printer().is_json() {
-                    output::say(&format!("Registered the SAML provider `{}`.", view.name))?;
+                    eprintln!("Registered the SAML provider `{}`.", view.name);
                 }
                 print(global, &view)
             }
@@ -336,7 +336,7 @@ impl SamlCommand {
                     .await
                     .map_err(not_found(&name))?;
                 if !global.printer().is_json() {
-                    output::say(&format!("Updated the SAML provider `{name}`."))?;
+                    eprintln!("Updated the SAML provider `{name}`.");
                 }
                 print(global, &view)
             }

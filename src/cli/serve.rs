@@ -44,7 +44,8 @@ impl ServeArgs {
                 "mail.transport is `log`: mails (with their links) are printed to the console, not delivered"
             );
         }
-        let ctx = AppContext::new(config, db)?;
+        let readers = db::connect_readers(&config.database_url).await?;
+        let ctx = AppContext::new(config, db)?.with_readers(readers);
         let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
             format!(
                 "cannot listen on {bind} (is another process using it? set --bind or AUTHCTL_BIND)"

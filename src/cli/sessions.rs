@@ -50,7 +50,7 @@ impl SessionsCommand {
         match self {
             Self::List { user, page } => {
                 let user = find_user(ctx, &user).await?;
-                let page = page.page();
+                let page = page.page()?;
                 let list = sessions::list_for_user(ctx, &user.id, None, now).await?;
                 let listed = page.of_newest(list, |s| &s.id);
                 let shown: Vec<Session> = listed
@@ -66,7 +66,7 @@ impl SessionsCommand {
                 session_id: Some(id),
                 ..
             } => {
-                let revoked = sessions::revoke(ctx, &Actor::cli(), None, &id, None, now).await.map_err(|e| match e {
+                let revoked = sessions::revoke(ctx, &Actor::cli(), None, &super::normal_id(&id), None, now).await.map_err(|e| match e {
                     crate::error::Error::NotFound(_) => {
                         super::not_found(format!("no session has the id {id}; `authctl sessions list --user EMAIL` shows them"))
                     }

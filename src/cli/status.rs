@@ -77,10 +77,20 @@ impl StatusArgs {
                 exists: config.secret_key_file.is_file(),
             },
         };
+        // What commands here would use: serve's recorded URL unless public_url is set here.
+        let public_url = match &service {
+            Some((recorded, _)) if !config.public_url_set => recorded.clone(),
+            _ => config.public_url.to_string(),
+        };
         let status = Status {
-            config_file: config.file.as_ref().map(|p| p.display().to_string()),
+            config_file: config.file.as_ref().map(|p| {
+                std::path::absolute(p)
+                    .unwrap_or(p.clone())
+                    .display()
+                    .to_string()
+            }),
             state_dir: config.state_dir.display().to_string(),
-            public_url: config.public_url.to_string(),
+            public_url,
             service_public_url: service.as_ref().map(|(u, _)| u.clone()),
             service_started_at: service.as_ref().map(|(_, at)| *at),
             mail_transport: match config.mail.transport {

@@ -152,7 +152,7 @@ impl UsersCommand {
         let now = ctx.now();
         match self {
             Self::List { unverified, page } => {
-                let page = page.page();
+                let page = page.page()?;
                 let listed = users::list_page(ctx, unverified, &page).await?;
                 global.printer().list(&shapes(ctx, &listed.items).await?)?;
                 hint_next(listed.next.as_deref(), &page);

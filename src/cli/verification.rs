@@ -40,7 +40,7 @@ impl VerificationCommand {
                     Resent::TooSoon => anyhow::bail!(
                         "a verification mail went to {} less than {} ago; wait and try again",
                         user.email,
-                        humantime::format_duration(ctx.config.verification.resend_interval)
+                        super::output::duration(ctx.config.verification.resend_interval)
                     ),
                 }
             }

@@ -38,7 +38,7 @@ pub async fn get_me(
         .as_ref()
         .and_then(|auth| step_up::window_until(&auth.session, &ctx.config, ctx.now()));
     Ok(Json(MeView {
-        user: UserView::with_roles(&caller.user, &ctx.db).await?,
+        user: UserView::with_roles(&caller.user, &ctx.read).await?,
         two_factor_enabled: caller.user.totp_enabled_at.is_some(),
         step_up_until,
     }))

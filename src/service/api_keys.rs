@@ -159,7 +159,7 @@ pub async fn authenticate(ctx: &AppContext, key: &str, now: DateTime<Utc>) -> Re
     let found = api_key::Entity::find()
         .filter(api_key::Column::KeyHash.eq(tokens::hash(key)))
         .find_also_related(user::Entity)
-        .one(&ctx.db)
+        .one(&ctx.read)
         .await?;
     let Some((row, Some(user))) = found else {
         return Err(Error::Unauthenticated);

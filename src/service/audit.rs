@@ -102,7 +102,13 @@ impl<'a> Event<'a> {
     }
 
     pub async fn record(self, db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<()> {
-        audit_log::Entity::insert(audit_log::ActiveModel {
+        audit_log::Entity::insert(self.row(now)).exec(db).await?;
+        Ok(())
+    }
+
+    /// The row `record` writes, for a store that writes many at once.
+    pub fn row(self, now: DateTime<Utc>) -> audit_log::ActiveModel {
+        audit_log::ActiveModel {
             at: Set(now),
             actor: Set(self.actor.label()),
             action: Set(self.action.to_owned()),
@@ -110,10 +116,7 @@ impl<'a> Event<'a> {
             ip: Set(self.client.and_then(ClientInfo::ip_string)),
             detail: Set((!self.detail.is_null()).then(|| self.detail.to_string())),
             ..Default::default()
-        })
-        .exec(db)
-        .await?;
-        Ok(())
+        }
     }
 }
 

@@ -226,7 +226,7 @@ pub async fn authenticate(
                 .add(session::Column::PreviousTokenHash.eq(hash.as_str())),
         )
         .find_also_related(user::Entity)
-        .one(&ctx.db)
+        .one(&ctx.read)
         .await?;
     let Some((mut session, Some(user))) = found else {
         return Err(Error::Unauthenticated);

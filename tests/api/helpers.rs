@@ -174,7 +174,13 @@ impl TestApp {
             chrono::Utc::now(),
             6,
         )));
-        let ctx = AppContext::with_clock(config, db, clock.clone()).expect("context");
+        // The read connections `serve` uses, so every test goes through them.
+        let readers = authctl::db::connect_readers(&config.database_url)
+            .await
+            .expect("read connections");
+        let ctx = AppContext::with_clock(config, db, clock.clone())
+            .expect("context")
+            .with_readers(readers);
 
         let (tx, rx) = oneshot::channel::<()>();
         let server_ctx = ctx.clone();

@@ -145,6 +145,12 @@ async fn a_database_outage_answers_503_not_500(backend: Backend) {
     app.signup("outage@example.com").await;
 
     app.ctx.db.close_by_ref().await.expect("close the pool");
+    // The read connections too (on PostgreSQL they are the same pool).
+    app.ctx
+        .read
+        .close_by_ref()
+        .await
+        .expect("close the read pool");
 
     assert_error(
         app.get("/readyz").await,

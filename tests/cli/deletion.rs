@@ -21,6 +21,24 @@ fn schedule_list_cancel_and_sweep_from_the_cli() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("--yes"));
+    // The table answer is the record alone; the sentence about it goes to stderr.
+    env.cmd()
+        .args([
+            "deletion",
+            "schedule",
+            "keep@example.com",
+            "--grace",
+            "5d",
+            "--yes",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("email"))
+        .stderr(predicate::str::contains("is scheduled for deletion"));
+    env.cmd()
+        .args(["deletion", "cancel", "keep@example.com"])
+        .assert()
+        .success();
 
     let scheduled = env.json(&[
         "deletion",
@@ -31,6 +49,7 @@ fn schedule_list_cancel_and_sweep_from_the_cli() {
         "--yes",
     ]);
     assert_eq!(scheduled["email"], "drop@example.com");
+    let drop_id = scheduled["userId"].as_str().expect("id").to_owned();
     let scheduled = env.json(&["deletion", "schedule", "keep@example.com", "--yes"]);
     assert_eq!(scheduled["daysRemaining"], 30);
     let pending = env.json(&["deletion", "list"]);
@@ -50,6 +69,7 @@ fn schedule_list_cancel_and_sweep_from_the_cli() {
         (dry["changed"].as_u64(), dry["dryRun"].as_bool()),
         (Some(1), Some(true))
     );
+    assert_eq!(dry["items"], serde_json::json!([drop_id]));
     env.cmd()
         .args(["deletion", "sweep", "--dry-run"])
         .assert()
@@ -63,6 +83,7 @@ fn schedule_list_cancel_and_sweep_from_the_cli() {
 
     let swept = env.json(&["deletion", "sweep", "--batch-size", "1"]);
     assert_eq!(swept["changed"], 1);
+    assert_eq!(swept["items"], serde_json::json!([drop_id]));
     let users = env.json(&["users", "list"]);
     assert_eq!(users.as_array().expect("list").len(), 1);
     assert_eq!(users[0]["email"], "keep@example.com");

@@ -1,4 +1,5 @@
 //! The CLI tests: the built `authctl` binary on a temporary SQLite database.
+mod arguments;
 mod completions;
 mod deletion;
 mod helpers;

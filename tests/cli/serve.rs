@@ -131,3 +131,88 @@ async fn the_readme_walkthrough_works_against_the_binary() {
             .success()
     );
 }
+
+/// The session cookie a response sets, as a `Cookie` header value.
+fn session_cookie(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+/// The status of `GET /me` at `base` with `cookie`, on a fresh connection.
+async fn me_status(base: String, cookie: String) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .get(format!("{base}/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("me")
+        .status()
+}
+
+/// `serve` checks sessions on read connections of their own; what another process commits (the
+/// CLI revoking or disabling, a second replica on the same file) holds on the very next request,
+/// on both replicas, with no cache in between.
+#[tokio::test]
+async fn a_session_revoked_from_another_process_fails_on_its_next_request_on_every_replica() {
+    let env = Env::migrated();
+    let (_a, base_a) = env.serve().await;
+    let (_b, base_b) = env.serve().await;
+    let signup = reqwest::Client::new()
+        .post(format!("{base_a}/signup"))
+        .json(&json!({ "email": "hot@example.com", "password": "pass12345", "name": "Hot" }))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(signup.status(), 201);
+    let cookie = session_cookie(&signup);
+    // Warm every read connection on both replicas with the live session.
+    let warm: Vec<_> = (0..16)
+        .map(|i| me_status([&base_a, &base_b][i % 2].clone(), cookie.clone()))
+        .collect();
+    for status in futures_util::future::join_all(warm).await {
+        assert_eq!(status, 200);
+    }
+    env.cmd()
+        .args([
+            "sessions",
+            "revoke",
+            "--user",
+            "hot@example.com",
+            "--all",
+            "--yes",
+        ])
+        .assert()
+        .success();
+    assert_eq!(
+        me_status(base_a.clone(), cookie.clone()).await,
+        401,
+        "replica A, next request"
+    );
+    assert_eq!(
+        me_status(base_b.clone(), cookie).await,
+        401,
+        "replica B, next request"
+    );
+
+    // Disabling from the CLI ends a new session just as at once.
+    let login = reqwest::Client::new()
+        .post(format!("{base_b}/login"))
+        .json(&json!({ "email": "hot@example.com", "password": "pass12345" }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let cookie = session_cookie(&login);
+    assert_eq!(me_status(base_a.clone(), cookie.clone()).await, 200);
+    env.cmd()
+        .args(["users", "disable", "hot@example.com", "--yes"])
+        .assert()
+        .success();
+    assert_eq!(me_status(base_a, cookie.clone()).await, 401);
+    assert_eq!(me_status(base_b, cookie).await, 401);
+}

@@ -240,3 +240,52 @@ fn database_errors_say_what_to_do() {
         "{stderr}"
     );
 }
+
+#[test]
+fn migrate_up_makes_a_key_file_for_a_new_database_only() {
+    let env = Env::migrated();
+    let key = env.dir.path().join("authctl.key");
+    assert!(key.exists());
+    // A database that holds data already: a new key would leave what was sealed unreadable.
+    std::fs::remove_file(&key).expect("remove");
+    let (code, _, stderr) = run(env.std_cmd().args(["migrate", "up"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!key.exists(), "no key was made up for an existing database");
+}
+
+#[test]
+fn state_paths_with_url_characters_and_relative_state_dir_in_a_file() {
+    let env = Env::new();
+    // A state folder whose name a URL would misread, given relative to the configuration file.
+    let etc = env.dir.path().join("etc");
+    let state = etc.join("state 50%?#");
+    std::fs::create_dir_all(&state).expect("state dir");
+    std::fs::write(etc.join("authctl.toml"), "state_dir = \"state 50%?#\"\n").expect("config");
+    let elsewhere = env.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("cwd");
+    let config = etc.join("authctl.toml");
+    let (code, _, stderr) = run(bare(&env)
+        .current_dir(&elsewhere)
+        .args(["--config"])
+        .arg(&config)
+        .args(["migrate", "up"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        state.join("authctl.db").is_file(),
+        "the database is in the state folder"
+    );
+    assert!(state.join("authctl.key").is_file());
+    assert!(std::fs::read_dir(&elsewhere).expect("dir").next().is_none());
+    let (code, stdout, stderr) = run(bare(&env)
+        .current_dir(&elsewhere)
+        .args(["--config"])
+        .arg(&config)
+        .args(["status", "-o", "json"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    let status: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        status["database"]["file"],
+        state.join("authctl.db").display().to_string()
+    );
+    assert_eq!(status["configFile"], config.display().to_string());
+}

@@ -187,8 +187,8 @@ async fn listings_page_by_limit_and_after() {
         .args(["audit", "list", "--after", "yesterday"])
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--after takes an audit event id"));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a row id"));
     // --limit 0 is a usage error.
     let out = env
         .cmd()

@@ -170,7 +170,7 @@ fn verification_resend_mails_a_new_link_and_refuses_verified_accounts() {
         .args(["verification", "resend", "new@example.com"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("less than 1m ago"));
+        .stderr(predicate::str::contains("less than 1 minute ago"));
 
     env.cmd()
         .args(["users", "verify", "new@example.com"])

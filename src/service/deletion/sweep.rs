@@ -14,9 +14,9 @@ use serde_json::Value;
 use crate::context::AppContext;
 use crate::domain::Email;
 use crate::entity::{audit_log, deletion_event, login_throttle, user};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-use super::*;
+use super::{PLAN, Policy};
 use crate::service::{Actor, audit};
 
 /// Rows deleted and anonymized per table.
@@ -24,6 +24,9 @@ use crate::service::{Actor, audit};
 #[serde(rename_all = "camelCase")]
 pub struct SweepReport {
     pub accounts: u64,
+    /// The accounts' ids (what the sweep deleted, or would delete).
+    #[serde(skip)]
+    pub ids: Vec<String>,
     pub deleted: BTreeMap<String, u64>,
     pub anonymized: BTreeMap<String, u64>,
 }
@@ -31,6 +34,7 @@ pub struct SweepReport {
 impl SweepReport {
     fn absorb(&mut self, other: SweepReport) {
         self.accounts += other.accounts;
+        self.ids.extend(other.ids);
         for (table, n) in other.deleted {
             *self.deleted.entry(table).or_default() += n;
         }
@@ -94,6 +98,7 @@ pub async fn dry_run(ctx: &AppContext, now: DateTime<Utc>) -> Result<SweepReport
             .filter(login_throttle::Column::Key.is_in(throttle_keys(ctx, &id, &email)))
             .count(&ctx.db)
             .await?;
+        report.ids.push(id);
     }
     report.deleted.insert("login_throttles".into(), throttles);
     report.deleted.insert("users".into(), report.accounts);
@@ -124,13 +129,10 @@ pub async fn sweep_batch(ctx: &AppContext, now: DateTime<Utc>, batch: u64) -> Re
         .into_tuple()
         .all(&ctx.db)
         .await?;
-    let mut report = SweepReport::default();
-    for id in ids {
-        if let Some(one) = delete_account(ctx, &id, now).await? {
-            report.absorb(one);
-        }
+    if ids.is_empty() {
+        return Ok(SweepReport::default());
     }
-    Ok(report)
+    delete_accounts(ctx, &ids, now).await
 }
 
 /// Sweeps until nothing is due; `progress` hears after every batch.
@@ -163,45 +165,54 @@ pub fn pseudonym(user_id: &str) -> String {
     )
 }
 
-/// Deletes one account if it is still due; `None` when a cancel or another sweep got there first.
-async fn delete_account(
+/// Deletes the accounts of `ids` that are still due, in one transaction of set-based
+/// statements (one per table, not one per account). Accounts a cancel or another sweep got to
+/// first are left out.
+async fn delete_accounts(
     ctx: &AppContext,
-    user_id: &str,
+    ids: &[String],
     now: DateTime<Utc>,
-) -> Result<Option<SweepReport>> {
+) -> Result<SweepReport> {
     let txn = ctx.db.begin().await?;
-    // The claim: a write that re-checks the account is due, and locks it.
-    let claimed = user::Entity::update_many()
+    // The claim: a write that re-checks each account is due, and locks it (SQLite's write lock,
+    // PostgreSQL's row locks: a racing cancel or sweep waits, then finds nothing).
+    let claimed: Vec<user::Model> = user::Entity::update_many()
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
-        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::Id.is_in(ids.iter().map(String::as_str)))
         .filter(user::Column::DeletionDueAt.lte(now))
-        .exec(&txn)
+        .exec_with_returning(&txn)
         .await?;
-    if claimed.rows_affected == 0 {
+    if claimed.is_empty() {
         txn.rollback().await?;
-        return Ok(None);
+        return Ok(SweepReport::default());
     }
-    let user = user::Entity::find_by_id(user_id.to_owned())
-        .one(&txn)
-        .await?
-        .ok_or(Error::NotFound("user"))?;
+    let claimed_ids: Vec<String> = claimed.iter().map(|u| u.id.clone()).collect();
     let mut report = SweepReport {
-        accounts: 1,
+        accounts: claimed.len() as u64,
+        ids: claimed_ids.clone(),
         ..SweepReport::default()
     };
     let backend = txn.get_database_backend();
     for rule in PLAN {
         let n = match rule.policy {
             Policy::Cascade => {
-                let delete = Query::delete()
-                    .from_table(Alias::new(rule.table))
-                    .and_where(Expr::col(Alias::new(rule.column)).eq(user_id))
-                    .to_owned();
-                txn.execute_raw(backend.build(&delete))
-                    .await?
-                    .rows_affected()
+                let mut n = 0;
+                for chunk in claimed_ids.chunks(CHUNK) {
+                    let delete = Query::delete()
+                        .from_table(Alias::new(rule.table))
+                        .and_where(
+                            Expr::col(Alias::new(rule.column))
+                                .is_in(chunk.iter().map(String::as_str)),
+                        )
+                        .to_owned();
+                    n += txn
+                        .execute_raw(backend.build(&delete))
+                        .await?
+                        .rows_affected();
+                }
+                n
             }
-            Policy::Anonymize => anonymize_audit(&txn, &user).await?,
+            Policy::Anonymize => anonymize_audit(&txn, &claimed).await?,
         };
         let target = if rule.policy == Policy::Cascade {
             &mut report.deleted
@@ -210,72 +221,115 @@ async fn delete_account(
         };
         target.insert(rule.table.to_owned(), n);
     }
-    let keys = throttle_keys(ctx, &user.id, &user.email);
-    let throttles = login_throttle::Entity::delete_many()
-        .filter(login_throttle::Column::Key.is_in(keys))
+    let keys: Vec<String> = claimed
+        .iter()
+        .flat_map(|u| throttle_keys(ctx, &u.id, &u.email))
+        .collect();
+    let mut throttles = 0;
+    for chunk in keys.chunks(CHUNK) {
+        throttles += login_throttle::Entity::delete_many()
+            .filter(login_throttle::Column::Key.is_in(chunk.iter().map(String::as_str)))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+    }
+    report.deleted.insert("login_throttles".into(), throttles);
+    for chunk in claimed_ids.chunks(CHUNK) {
+        user::Entity::delete_many()
+            .filter(user::Column::Id.is_in(chunk.iter().map(String::as_str)))
+            .exec(&txn)
+            .await?;
+    }
+    report.deleted.insert("users".into(), report.accounts);
+    for chunk in claimed_ids.chunks(CHUNK) {
+        deletion_event::Entity::insert_many(chunk.iter().map(|id| deletion_event::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            event: Set("user.deleted".into()),
+            user_id: Set(id.clone()),
+            occurred_at: Set(now),
+            attempts: Set(0),
+            next_attempt_at: Set(None),
+            delivered_at: Set(None),
+        }))
         .exec(&txn)
         .await?;
-    report
-        .deleted
-        .insert("login_throttles".into(), throttles.rows_affected);
-    user::Entity::delete_by_id(user.id.clone())
+        audit_log::Entity::insert_many(chunk.iter().map(|id| {
+            audit::Event::new(&Actor::System, "account_deleted")
+                .user(&pseudonym(id))
+                .row(now)
+        }))
         .exec(&txn)
         .await?;
-    report.deleted.insert("users".into(), 1);
-    deletion_event::Entity::insert(deletion_event::ActiveModel {
-        id: Set(uuid::Uuid::now_v7().to_string()),
-        event: Set("user.deleted".into()),
-        user_id: Set(user.id.clone()),
-        occurred_at: Set(now),
-        attempts: Set(0),
-        next_attempt_at: Set(None),
-        delivered_at: Set(None),
-    })
-    .exec(&txn)
-    .await?;
-    let pseudonym = pseudonym(&user.id);
-    audit::Event::new(&Actor::System, "account_deleted")
-        .user(&pseudonym)
-        .record(&txn, now)
-        .await?;
+    }
     txn.commit().await?;
-    Ok(Some(report))
+    Ok(report)
 }
 
-/// Keeps the user's audit entries with the user replaced by a pseudonym, and addresses, names and
-/// IPs removed from them.
-async fn anonymize_audit(txn: &DatabaseTransaction, user: &user::Model) -> Result<u64> {
-    let pseudonym = pseudonym(&user.id);
-    let rows = audit_log::Entity::find()
-        .filter(audit_log::Column::UserId.eq(user.id.as_str()))
-        .all(txn)
-        .await?;
-    let personal: Vec<&str> = [user.email.as_str(), user.name.as_str()]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect();
-    let count = rows.len() as u64;
-    for row in rows {
-        let detail = row
-            .detail
-            .as_deref()
-            .and_then(|d| serde_json::from_str::<Value>(d).ok())
-            .map(|v| scrub(v, &personal))
-            .filter(|v| !v.as_object().is_some_and(|o| o.is_empty()))
-            .map(|v| v.to_string());
-        let actor = if row.actor == format!("user:{}", user.id) {
-            format!("user:{pseudonym}")
-        } else {
-            row.actor.clone()
-        };
-        audit_log::Entity::update_many()
-            .col_expr(audit_log::Column::UserId, Expr::value(pseudonym.as_str()))
-            .col_expr(audit_log::Column::Actor, Expr::value(actor))
-            .col_expr(audit_log::Column::Ip, Expr::value(Option::<String>::None))
-            .col_expr(audit_log::Column::Detail, Expr::value(detail))
-            .filter(audit_log::Column::Id.eq(row.id))
-            .exec(txn)
+/// Rows per statement: well inside every database's limit on bound parameters.
+const CHUNK: usize = 200;
+
+/// Keeps the users' audit entries with each user replaced by a pseudonym, and addresses, names
+/// and IPs removed from them: one read, then one statement per chunk of rows.
+async fn anonymize_audit(txn: &DatabaseTransaction, users: &[user::Model]) -> Result<u64> {
+    let mut count = 0;
+    for chunk in users.chunks(CHUNK) {
+        let by_id: BTreeMap<&str, &user::Model> =
+            chunk.iter().map(|u| (u.id.as_str(), u)).collect();
+        let rows = audit_log::Entity::find()
+            .filter(audit_log::Column::UserId.is_in(chunk.iter().map(|u| u.id.as_str())))
+            .all(txn)
             .await?;
+        count += rows.len() as u64;
+        for rows in rows.chunks(CHUNK) {
+            let mut user_ids = Expr::case(Expr::val(false), Expr::val(""));
+            let mut actors = Expr::case(Expr::val(false), Expr::val(""));
+            let mut details = Expr::case(Expr::val(false), Expr::val(""));
+            for row in rows {
+                let Some(user) = row.user_id.as_deref().and_then(|id| by_id.get(id)) else {
+                    continue;
+                };
+                let pseudonym = pseudonym(&user.id);
+                let personal: Vec<&str> = [user.email.as_str(), user.name.as_str()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let detail = row
+                    .detail
+                    .as_deref()
+                    .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                    .map(|v| scrub(v, &personal))
+                    .filter(|v| !v.as_object().is_some_and(|o| o.is_empty()))
+                    .map(|v| v.to_string());
+                let actor = if row.actor == format!("user:{}", user.id) {
+                    format!("user:{pseudonym}")
+                } else {
+                    row.actor.clone()
+                };
+                let this = || Expr::col(audit_log::Column::Id).eq(row.id);
+                user_ids = user_ids.case(this(), Expr::val(pseudonym));
+                actors = actors.case(this(), Expr::val(actor));
+                details = details.case(this(), Expr::val(detail));
+            }
+            let update = Query::update()
+                .table(audit_log::Entity)
+                .value(
+                    audit_log::Column::UserId,
+                    user_ids.finally(Expr::col(audit_log::Column::UserId)),
+                )
+                .value(
+                    audit_log::Column::Actor,
+                    actors.finally(Expr::col(audit_log::Column::Actor)),
+                )
+                .value(
+                    audit_log::Column::Detail,
+                    details.finally(Expr::col(audit_log::Column::Detail)),
+                )
+                .value(audit_log::Column::Ip, Expr::val(Option::<String>::None))
+                .and_where(Expr::col(audit_log::Column::Id).is_in(rows.iter().map(|r| r.id)))
+                .to_owned();
+            txn.execute_raw(txn.get_database_backend().build(&update))
+                .await?;
+        }
     }
     Ok(count)
 }
