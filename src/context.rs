@@ -10,8 +10,20 @@ use crate::crypto::ServerKey;
 use crate::mail::Mailer;
 use crate::password::Hasher;
 
+/// Cloned for every request by every layer that holds it, so a clone is one reference count:
+/// the parts live behind one `Arc` and are reached through `Deref` (`ctx.db`, `ctx.config`).
 #[derive(Clone)]
-pub struct AppContext {
+pub struct AppContext(Arc<Parts>);
+
+impl std::ops::Deref for AppContext {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+pub struct Parts {
     /// Every write, and every read that belongs to a write: on SQLite one connection, so this
     /// process's writes take turns instead of failing with SQLITE_BUSY.
     pub db: DatabaseConnection,
@@ -39,7 +51,7 @@ impl AppContext {
         db: DatabaseConnection,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        Ok(Self {
+        Ok(Self(Arc::new(Parts {
             mailer: Mailer::from_config(&config)?,
             hasher: Hasher::new(&config.password)?,
             config: Arc::new(config),
@@ -48,15 +60,25 @@ impl AppContext {
             clock,
             key: ServerKey::default(),
             mail_wake: Arc::new(tokio::sync::Notify::new()),
-        })
+        })))
     }
 
     /// Serves the hot path's reads from `read` (see `db::connect_readers`).
-    pub fn with_readers(mut self, read: Option<DatabaseConnection>) -> Self {
-        if let Some(read) = read {
-            self.read = read;
-        }
-        self
+    pub fn with_readers(self, read: Option<DatabaseConnection>) -> Self {
+        let Some(read) = read else {
+            return self;
+        };
+        let parts = &self.0;
+        Self(Arc::new(Parts {
+            db: parts.db.clone(),
+            read,
+            config: parts.config.clone(),
+            mailer: parts.mailer.clone(),
+            hasher: parts.hasher.clone(),
+            clock: parts.clock.clone(),
+            key: parts.key.clone(),
+            mail_wake: parts.mail_wake.clone(),
+        }))
     }
 
     pub fn now(&self) -> DateTime<Utc> {

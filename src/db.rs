@@ -50,7 +50,10 @@ async fn open(url: &DatabaseUrl, create: bool) -> anyhow::Result<DatabaseConnect
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5));
     if url.expose().starts_with("sqlite:") {
+        // A file does not drop connections: no ping before each use (it was a round trip to
+        // SQLite's worker thread on every query).
         options
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .map_sqlx_sqlite_opts(move |o| {
@@ -61,7 +64,12 @@ async fn open(url: &DatabaseUrl, create: bool) -> anyhow::Result<DatabaseConnect
                     .create_if_missing(create)
             });
     } else if url.is_postgres() {
-        options.max_connections(10).min_connections(1);
+        // A ping only for a connection idle long enough for a server, proxy or firewall to
+        // have dropped it, not a round trip before every query.
+        options
+            .max_connections(10)
+            .min_connections(1)
+            .test_before_acquire_if_idle_for(Duration::from_secs(30));
     } else {
         anyhow::bail!(
             "database_url must start with sqlite:// or postgres:// (got {})",
@@ -143,6 +151,7 @@ pub async fn connect_readers(url: &DatabaseUrl) -> anyhow::Result<Option<Databas
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
         .max_connections(readers)
         .min_connections(1)
         .map_sqlx_sqlite_opts(|o| {
@@ -158,6 +167,18 @@ pub async fn connect_readers(url: &DatabaseUrl) -> anyhow::Result<Option<Databas
             redact_secrets(&e.to_string())
         )
     })
+}
+
+/// A scalar subquery: the roles of the user whose id is `user_id_column`, as JSON array text
+/// (`NULL` or `[]` without roles). Backends spell the aggregate differently.
+pub fn roles_json_subquery(backend: DatabaseBackend, user_id_column: &str) -> String {
+    let aggregate = match backend {
+        DatabaseBackend::Postgres => "json_agg(user_roles.role)::text",
+        _ => "json_group_array(user_roles.role)",
+    };
+    format!(
+        "(SELECT {aggregate} FROM user_roles WHERE user_roles.user_id = {user_id_column})"
+    )
 }
 
 /// How long opening a SQLite file keeps trying while other processes hold its lock.

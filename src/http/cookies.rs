@@ -1,13 +1,10 @@
 //! The session cookie: its name, reading it, setting and clearing it, and re-setting it when the
 //! session check rotated the token.
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Config;
-use crate::context::AppContext;
 
 use super::extract::RotatedToken;
 
@@ -85,25 +82,21 @@ pub fn clear_session(config: &Config) -> HeaderValue {
     cookie(config, "", 0)
 }
 
-/// Middleware: when the session check rotated the token during this request, the response
-/// carries the new cookie (unless the handler set the cookie itself, e.g. at logout).
-pub async fn refresh(State(ctx): State<AppContext>, mut req: Request, next: Next) -> Response {
-    let slot = RotatedToken::default();
-    req.extensions_mut().insert(slot.clone());
-    let mut response = next.run(req).await;
-    // Unless the handler set the session cookie itself (other cookies do not count).
-    let session_prefix = format!("{}=", cookie_name(&ctx.config));
+/// After a request: when the session check rotated the token (it left it in `slot`), the
+/// response carries the new cookie, unless the handler set the session cookie itself (logout).
+pub fn send_rotated(config: &Config, slot: &RotatedToken, response: &mut Response) {
+    let Some(token) = slot.take() else {
+        return;
+    };
+    let name = cookie_name(config).as_bytes();
     let sets_session = response
         .headers()
         .get_all(header::SET_COOKIE)
         .iter()
-        .any(|v| v.as_bytes().starts_with(session_prefix.as_bytes()));
-    if let Some(token) = slot.take()
-        && !sets_session
-    {
+        .any(|v| v.as_bytes().starts_with(name) && v.as_bytes().get(name.len()) == Some(&b'='));
+    if !sets_session {
         response
             .headers_mut()
-            .append(header::SET_COOKIE, set_session(&ctx.config, &token));
+            .append(header::SET_COOKIE, set_session(config, &token));
     }
-    response
 }

@@ -253,7 +253,7 @@ impl FromRequestParts<AppContext> for Client {
     }
 }
 
-/// Where the session check leaves a rotated token for `cookies::refresh` to send.
+/// Where the session check leaves a rotated token for the edge layer (`http::edge`) to send.
 #[derive(Clone, Default)]
 pub struct RotatedToken(Arc<Mutex<Option<SecretString>>>);
 

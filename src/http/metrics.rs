@@ -5,9 +5,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::context::AppContext;
@@ -15,22 +14,15 @@ use crate::service::{sessions, users};
 
 use super::error::ApiError;
 
-/// Responses by status class, counted by the `count` middleware.
+/// Responses by status class, counted by the edge layer (`http::edge`).
 #[derive(Clone, Default)]
 pub struct Counters(Arc<[AtomicU64; 5]>);
 
 impl Counters {
-    fn record(&self, status: u16) {
+    pub(crate) fn record(&self, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.0[class].fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// Middleware: counts every response by status class.
-pub async fn count(State(counters): State<Counters>, req: Request, next: Next) -> Response {
-    let response = next.run(req).await;
-    counters.record(response.status().as_u16());
-    response
 }
 
 /// Prometheus metrics: HTTP responses by status class, users, pending deletions, live sessions.

@@ -10,7 +10,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -201,67 +200,101 @@ pub fn metrics_router(ctx: AppContext, counters: metrics::Counters) -> Router {
         .with_state(ctx)
 }
 
-/// With `metrics.bind` set, `/metrics` is served there only: the public listener answers 404.
-async fn metrics_elsewhere(State(ctx): State<AppContext>, req: Request, next: Next) -> Response {
-    if ctx.config.metrics.bind.is_some() && req.uri().path() == "/metrics" {
-        return not_found().await.into_response();
-    }
-    next.run(req).await
-}
-
 fn router_with(ctx: AppContext, counters: metrics::Counters) -> Router {
     let (routes, api) = routes();
     let spec = Spec(Arc::new(
         api.to_pretty_json().unwrap_or_else(|_| "{}".into()),
     ));
-    let https = ctx.config.is_https();
-    let mut app = routes
-        .layer(middleware::from_fn_with_state(
-            ctx.clone(),
-            metrics_elsewhere,
-        ))
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            ctx.clone(),
-            cookies::refresh,
-        ))
-        .layer(middleware::from_fn_with_state(
-            ctx.clone(),
-            cross_site_guard,
-        ))
         .layer(DefaultBodyLimit::max(ctx.config.http.body_limit))
         .layer(axum::Extension(spec))
         .layer(axum::Extension(counters.clone()))
-        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
-        .layer(header_layer(header::CACHE_CONTROL, "no-store"))
-        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(header_layer(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
-        ));
-    if https {
-        app = app.layer(header_layer(
-            header::STRICT_TRANSPORT_SECURITY,
-            "max-age=31536000; includeSubDomains",
-        ));
-    }
-    app.layer(middleware::from_fn_with_state(counters, metrics::count))
+        .layer(middleware::from_fn_with_state(
+            Edge::new(&ctx, counters),
+            edge,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred").into_response()
-    }))
-    .layer(
-        // Spans carry the path only: query strings can hold tokens and never reach the logs.
-        TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-        }),
-    )
-    .with_state(ctx)
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred").into_response()
+        }))
+        .layer(
+            // Spans carry the path only: query strings can hold tokens and never reach the logs.
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(ctx)
 }
 
-fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+/// What the edge layer needs, built once: a clone per request is one reference count.
+#[derive(Clone)]
+struct Edge(Arc<EdgeParts>);
+
+struct EdgeParts {
+    config: Arc<crate::config::Config>,
+    counters: metrics::Counters,
+    /// The origin (`https://login.example.com`) same-site requests come from.
+    origin: String,
+    /// The response headers every answer carries unless its handler set them.
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Edge {
+    fn new(ctx: &AppContext, counters: metrics::Counters) -> Self {
+        let mut headers = vec![
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+        ];
+        if ctx.config.is_https() {
+            headers.push((
+                header::STRICT_TRANSPORT_SECURITY,
+                "max-age=31536000; includeSubDomains",
+            ));
+        }
+        Self(Arc::new(EdgeParts {
+            config: ctx.config.clone(),
+            counters,
+            origin: ctx.config.public_url.origin().ascii_serialization(),
+            headers: headers
+                .into_iter()
+                .map(|(name, value)| (name, HeaderValue::from_static(value)))
+                .collect(),
+        }))
+    }
+}
+
+/// Every request's own layer, one instead of a stack (each layer of a stack clones its inner
+/// service per request): `/metrics` only where `metrics.bind` says, the cross-site guard, the
+/// rotated session cookie, the security headers, and the response count by status class.
+async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
+    let edge = &edge.0;
+    let mut response = if edge.config.metrics.bind.is_some() && req.uri().path() == "/metrics" {
+        // With `metrics.bind` set, `/metrics` is served there only.
+        not_found().await.into_response()
+    } else if let Some(refused) = cross_site(&edge.config, &edge.origin, &req) {
+        refused
+    } else {
+        let slot = extract::RotatedToken::default();
+        req.extensions_mut().insert(slot.clone());
+        let mut response = next.run(req).await;
+        cookies::send_rotated(&edge.config, &slot, &mut response);
+        response
+    };
+    let headers = response.headers_mut();
+    for (name, value) in &edge.headers {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    edge.counters.record(response.status().as_u16());
+    response
 }
 
 async fn not_found() -> ApiError {
@@ -278,33 +311,34 @@ async fn method_not_allowed() -> ApiError {
 
 /// Refuses state-changing requests that carry the session cookie but come from another site
 /// (`Sec-Fetch-Site: cross-site`/`same-site`, or an `Origin` other than `public_url`'s).
-async fn cross_site_guard(State(ctx): State<AppContext>, req: Request, next: Next) -> Response {
+/// The cross-site guard: a state-changing request that carries the session cookie and comes
+/// from another site (by `Sec-Fetch-Site` or `Origin`) is refused.
+fn cross_site(config: &crate::config::Config, ours: &str, req: &Request) -> Option<Response> {
     // The IdP posts SAML Responses cross-site by design; they are authenticated by their
     // signature and the request-binding cookie, never by the session cookie.
     let saml_acs = req.uri().path().starts_with("/saml/") && req.uri().path().ends_with("/acs");
     let safe = saml_acs || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && cookies::session_token(req.headers(), &ctx.config).is_some() {
-        let fetch_site = req
-            .headers()
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok());
-        let origin = req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok());
-        let ours = ctx.config.public_url.origin().ascii_serialization();
-        let cross_site = matches!(fetch_site, Some("cross-site") | Some("same-site"))
-            || origin.is_some_and(|o| o.trim_end_matches('/') != ours);
-        if cross_site {
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "cross_site_request",
-                "this request came from another site and was refused",
-            )
-            .into_response();
-        }
+    if safe || cookies::session_token(req.headers(), config).is_none() {
+        return None;
     }
-    next.run(req).await
+    let fetch_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    let cross_site = matches!(fetch_site, Some("cross-site") | Some("same-site"))
+        || origin.is_some_and(|o| o.trim_end_matches('/') != ours);
+    cross_site.then(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "this request came from another site and was refused",
+        )
+        .into_response()
+    })
 }
 
 /// Serves `ctx` on `listener` until `shutdown` completes, then drains open requests. With

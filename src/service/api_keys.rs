@@ -159,8 +159,11 @@ pub async fn authenticate(ctx: &AppContext, key: &str, now: DateTime<Utc>) -> Re
     let found = api_key::Entity::find()
         .filter(api_key::Column::KeyHash.eq(tokens::hash(key)))
         .find_also_related(user::Entity)
-        .one(&ctx.read)
-        .await?;
+        // `all`, not `one`: no re-prepare on SQLite for a bound LIMIT (see sessions::authenticate).
+        .all(&ctx.read)
+        .await?
+        .into_iter()
+        .next();
     let Some((row, Some(user))) = found else {
         return Err(Error::Unauthenticated);
     };

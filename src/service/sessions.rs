@@ -87,6 +87,9 @@ pub struct Authenticated {
     pub rotated: Option<SecretString>,
     /// The request presented the token this session replaced moments ago (within the grace).
     pub via_previous: bool,
+    /// The user's roles, sorted, read with the session; `None` where the check did not read
+    /// them (a session made or found by another flow).
+    pub roles: Option<Vec<String>>,
 }
 
 impl Authenticated {
@@ -219,16 +222,7 @@ pub async fn authenticate(
         return Err(Error::Unauthenticated);
     }
     let hash = tokens::hash(token);
-    let found = session::Entity::find()
-        .filter(
-            Condition::any()
-                .add(session::Column::TokenHash.eq(hash.as_str()))
-                .add(session::Column::PreviousTokenHash.eq(hash.as_str())),
-        )
-        .find_also_related(user::Entity)
-        .one(&ctx.read)
-        .await?;
-    let Some((mut session, Some(user))) = found else {
+    let Some((mut session, user, roles)) = find_by_token(ctx, &hash).await? else {
         return Err(Error::Unauthenticated);
     };
     let config = &ctx.config.session;
@@ -271,7 +265,50 @@ pub async fn authenticate(
         user,
         rotated,
         via_previous,
+        roles: Some(roles),
     })
+}
+
+/// The session whose current or previous token has `hash`, with its user and the user's roles,
+/// in one statement on the read connections (the roles as a JSON array from a subquery).
+async fn find_by_token(
+    ctx: &AppContext,
+    hash: &str,
+) -> Result<Option<(session::Model, user::Model, Vec<String>)>> {
+    use sea_orm::{FromQueryResult, QueryTrait};
+    const ROLES: &str = "authctl_roles";
+    let backend = ctx.read.get_database_backend();
+    let query = session::Entity::find()
+        .filter(
+            Condition::any()
+                .add(session::Column::TokenHash.eq(hash))
+                .add(session::Column::PreviousTokenHash.eq(hash)),
+        )
+        .find_also_related(user::Entity)
+        .expr_as(
+            Expr::cust(crate::db::roles_json_subquery(backend, "sessions.user_id")),
+            ROLES,
+        )
+        .build(backend);
+    // `all` with no LIMIT: SQLite re-prepares a statement whose LIMIT is a bound parameter on
+    // every run (its planner reads the value), and this one runs on every request.
+    let rows = ctx.read.query_all_raw(query).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let session = session::Model::from_query_result(row, "A_")?;
+    let Some(user) = user::Model::from_query_result_optional(row, "B_")? else {
+        return Ok(None);
+    };
+    let roles: Option<String> = row.try_get("", ROLES)?;
+    let mut roles: Vec<String> = roles
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("the roles of a user do not read: {e}")))?
+        .unwrap_or_default();
+    roles.sort();
+    Ok(Some((session, user, roles)))
 }
 
 /// Gives the session a new token; the token the client presented (`presented`, the current one

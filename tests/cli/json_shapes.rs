@@ -226,7 +226,7 @@ async fn every_json_answer_matches_its_documented_shape() {
     )
     .await
     .expect("key");
-    ctx.db.close().await.expect("close");
+    ctx.db.close_by_ref().await.expect("close");
 
     // Accounts.
     c.run(

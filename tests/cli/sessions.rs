@@ -54,7 +54,7 @@ pub(crate) async fn user_with_sessions(env: &Env, email: &str, agents: &[&str]) 
         ctx.now(),
     )
     .await;
-    ctx.db.close().await.expect("close");
+    ctx.db.close_by_ref().await.expect("close");
 }
 
 #[tokio::test]
@@ -213,7 +213,7 @@ async fn apikeys_list_and_revoke() {
     )
     .await
     .expect("create");
-    ctx.db.close().await.expect("close");
+    ctx.db.close_by_ref().await.expect("close");
 
     let listed = env.json(&["apikeys", "list", "--user", "robot@example.com"]);
     assert_eq!(listed[0]["name"], "deploy");

@@ -34,7 +34,7 @@ async fn seed(env: &Env, n: usize) -> Vec<String> {
         .expect("create");
         ids.push(user.id);
     }
-    ctx.db.close().await.expect("close");
+    ctx.db.close_by_ref().await.expect("close");
     ids
 }
 

@@ -76,6 +76,7 @@ pub(super) async fn step_up(
         user,
         rotated: None,
         via_previous: false,
+        roles: None,
     };
     let (token, _) = crate::service::step_up::open_window(ctx, &auth, "sso", client, now).await?;
     Ok(Completed {
