@@ -5,6 +5,10 @@ use tracing_subscriber::EnvFilter;
 use authctl::cli::output::StdoutClosed;
 use authctl::cli::{Cli, Command, exit_code};
 
+/// See Cargo.toml: large freed blocks go back to the system, small ones are cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

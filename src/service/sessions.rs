@@ -275,21 +275,28 @@ async fn find_by_token(
     ctx: &AppContext,
     hash: &str,
 ) -> Result<Option<(session::Model, user::Model, Vec<String>)>> {
-    use sea_orm::{FromQueryResult, QueryTrait};
+    use sea_orm::{DatabaseBackend, FromQueryResult, QueryTrait, Statement};
     const ROLES: &str = "authctl_roles";
+    // The statement's text is the same on every request: built once per backend, then bound.
+    static SQL: [std::sync::OnceLock<String>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
     let backend = ctx.read.get_database_backend();
-    let query = session::Entity::find()
-        .filter(
-            Condition::any()
-                .add(session::Column::TokenHash.eq(hash))
-                .add(session::Column::PreviousTokenHash.eq(hash)),
-        )
-        .find_also_related(user::Entity)
-        .expr_as(
-            Expr::cust(crate::db::roles_json_subquery(backend, "sessions.user_id")),
-            ROLES,
-        )
-        .build(backend);
+    let sql = SQL[usize::from(backend == DatabaseBackend::Postgres)].get_or_init(|| {
+        session::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(session::Column::TokenHash.eq(""))
+                    .add(session::Column::PreviousTokenHash.eq("")),
+            )
+            .find_also_related(user::Entity)
+            .expr_as(
+                Expr::cust(crate::db::roles_json_subquery(backend, "sessions.user_id")),
+                ROLES,
+            )
+            .build(backend)
+            .sql
+    });
+    let query = Statement::from_sql_and_values(backend, sql.as_str(), [hash.into(), hash.into()]);
     // `all` with no LIMIT: SQLite re-prepares a statement whose LIMIT is a bound parameter on
     // every run (its planner reads the value), and this one runs on every request.
     let rows = ctx.read.query_all_raw(query).await?;
