@@ -27,4 +27,8 @@ bench: setup
 	cargo bench --bench hot_paths
 	cargo bench --bench saml_login
 	cargo bench --bench readyz_under_signups
+	cargo bench --bench deletion_sweep
 	cargo build --release && ./scripts/bench-cli-list.sh 20000 target/release/authctl
+	./scripts/bench-cli-million.sh target/release/authctl
+	./scripts/bench-me.sh sqlite
+	./scripts/bench-me.sh postgres

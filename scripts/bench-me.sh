@@ -65,6 +65,8 @@ curl -sf -c "$dir/cookies" -H 'Content-Type: application/json' \
 cookie=$(awk '$6 ~ /authctl_session$/ {print $6"="$7}' "$dir/cookies")
 [ -n "$cookie" ] || { echo "bench-me: signup gave no session cookie" >&2; exit 1; }
 curl -sf -H "Cookie: $cookie" "http://127.0.0.1:$auth_port/me" >/dev/null
+rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$serve_pid/status"; }
+rss_before=$(rss)
 
 rps() { awk '/Requests\/sec/ {print int($2)}'; }
 echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), backend $backend"
@@ -93,5 +95,5 @@ p99=$(awk '$1 == "99%" {print $2}' "$dir/me-under-flood")
 logins=$(rps <"$dir/flood")
 echo "GET /me while 16 clients flood POST /login: p50 $p50, p99 $p99 (logins: $logins/s)"
 
-sleep 2
-echo "serve idle RSS after the load: $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$serve_pid/status")"
+sleep 15
+echo "serve RSS: $rss_before idle after one signup, $(rss) idle 15 s after the load"
