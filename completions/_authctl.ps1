@@ -598,7 +598,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             break
         }
         'authctl;deletion;sweep' {
-            [CompletionResult]::new('--batch-size', '--batch-size', [CompletionResultType]::ParameterName, 'Accounts per batch (default: deletion.batch_size)')
+            [CompletionResult]::new('--batch-size', '--batch-size', [CompletionResultType]::ParameterName, 'Accounts per batch, one transaction each, 1 to 1000 (default: deletion.batch_size)')
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)')

@@ -537,7 +537,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand --version 'Print version'
         }
         &'authctl;deletion;sweep'= {
-            cand --batch-size 'Accounts per batch (default: deletion.batch_size)'
+            cand --batch-size 'Accounts per batch, one transaction each, 1 to 1000 (default: deletion.batch_size)'
             cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
             cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
             cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'

@@ -369,7 +369,7 @@ complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_see
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s y -l yes -d 'Do not ask before destructive actions (required when stdin is not a terminal)'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from cancel" -s V -l version -d 'Print version'
-complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l batch-size -d 'Accounts per batch (default: deletion.batch_size)' -r
+complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l batch-size -d 'Accounts per batch, one transaction each, 1 to 1000 (default: deletion.batch_size)' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l database-url -d 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db' -r
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -l config -d 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)' -r -F
 complete -c authctl -n "__fish_authctl_using_subcommand deletion; and __fish_seen_subcommand_from sweep" -s o -l output -d 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)' -r -f -a "table\t'A table for people: one line per row, columns apart by spaces'

@@ -263,7 +263,8 @@ pub struct DeletionConfig {
     pub grace_period: Duration,
     /// A six-field cron expression (sec min hour day month weekday); empty disables the schedule.
     pub sweep_cron: String,
-    /// Accounts hard-deleted per batch (each in its own transaction).
+    /// Accounts hard-deleted per batch, one transaction each (1 to 1000; larger values are taken
+    /// as 1000, since a batch holds SQLite's write lock while it runs).
     pub batch_size: u64,
     /// How long `user.deleted` events stay in the outbox.
     #[serde(with = "humantime_serde")]
@@ -510,26 +511,9 @@ impl DatabaseUrl {
 
 /// `%XX` sequences decoded, as the SQLite driver reads a URL's path.
 fn percent_decode(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// A file path written into a `sqlite://` URL: the characters a URL gives meaning to escaped.
@@ -554,14 +538,19 @@ pub fn redact_secrets(text: &str) -> String {
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
-        // The authority ends at the first '/', '?', '#' or blank; its user part at the last '@'.
-        let end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+        // The URL runs to the first blank or quote (or the next URL). Its user part ends at the
+        // last '@' in it: a password may hold '/', '?', '#' or '@' unencoded. An '@' further
+        // on (in a query) hides more than the password, never less.
+        let mut end = tail
+            .find(|c: char| matches!(c, '\'' | '"') || c.is_whitespace())
             .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
+        if let Some(next) = tail[..end].find("://") {
+            end = next;
+        }
+        let url = &tail[..end];
+        match url.rfind('@') {
             Some(at) => {
-                let user_info = &authority[..at];
+                let user_info = &url[..at];
                 match user_info.find(':') {
                     Some(colon) => {
                         out.push_str(&user_info[..colon]);
@@ -569,9 +558,9 @@ pub fn redact_secrets(text: &str) -> String {
                     }
                     None => out.push_str(user_info),
                 }
-                out.push_str(&authority[at..]);
+                out.push_str(&url[at..]);
             }
-            None => out.push_str(authority),
+            None => out.push_str(url),
         }
         rest = &tail[end..];
     }
@@ -579,17 +568,32 @@ pub fn redact_secrets(text: &str) -> String {
     redact_password_parameters(&out)
 }
 
-/// `password=…` (a URL query parameter or a libpq keyword) up to the next `&`, blank or quote.
+/// `password=…` (a URL query parameter or a libpq keyword, blanks allowed around `=`) up to the
+/// next `&`, blank or quote; a quoted value up to its closing quote.
 fn redact_password_parameters(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     let mut from = 0;
-    while let Some(i) = lower[from..].find("password=") {
-        let start = from + i + "password=".len();
-        let end = text[start..]
-            .find(|c: char| matches!(c, '&' | '\'' | '"' | '#') || c.is_whitespace())
-            .map_or(text.len(), |e| start + e);
+    while let Some(i) = lower[from..].find("password") {
+        let key_end = from + i + "password".len();
+        let after = &text[key_end..];
+        let blanks = after.len() - after.trim_start().len();
+        if !after[blanks..].starts_with('=') {
+            from = key_end;
+            continue;
+        }
+        let eq = key_end + blanks + 1;
+        let value = &text[eq..];
+        let start = eq + (value.len() - value.trim_start().len());
+        let end = match text[start..].chars().next() {
+            Some(q @ ('\'' | '"')) => text[start + 1..]
+                .find(q)
+                .map_or(text.len(), |e| start + 1 + e + 1),
+            _ => text[start..]
+                .find(|c: char| matches!(c, '&' | '\'' | '"' | '#') || c.is_whitespace())
+                .map_or(text.len(), |e| start + e),
+        };
         out.push_str(&text[last..start]);
         if end > start {
             out.push_str("***");
@@ -968,6 +972,17 @@ mod tests {
             ),
             ("sqlite://authctl.db", "sqlite://authctl.db"),
             ("PASSWORD=s3cret dbname=x", "PASSWORD=*** dbname=x"),
+            ("postgres://app:pa/ss@db/auth", "postgres://app:***@db/auth"),
+            (
+                "postgres://app:s3#cret@db/auth",
+                "postgres://app:***@db/auth",
+            ),
+            ("postgres://app:a?b@s3cret@db", "postgres://app:***@db"),
+            (
+                "host=db password = 's3 cret' user=x",
+                "host=db password = *** user=x",
+            ),
+            ("password=\"s3cret\"", "password=***"),
         ] {
             assert_eq!(redact_secrets(raw), shown, "{raw}");
             assert!(!DatabaseUrl::new(raw).to_string().contains("s3cret"));

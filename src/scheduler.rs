@@ -23,7 +23,7 @@ fn prune(ctx: AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
 }
 
 /// Accounts past their grace period must go. Every replica may run this at the same tick: the
-/// sweep claims each account in its own transaction, so each is deleted once.
+/// sweep claims its accounts in each batch's transaction first, so each is deleted once.
 fn sweep(ctx: AppContext) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
         match deletion::sweep(&ctx, ctx.now(), None, |_| {}).await {

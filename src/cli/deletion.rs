@@ -46,8 +46,8 @@ pub enum DeletionCommand {
         /// Only print, per table, what would be deleted or anonymized.
         #[arg(long)]
         dry_run: bool,
-        /// Accounts per batch (default: deletion.batch_size).
-        #[arg(long, value_name = "N")]
+        /// Accounts per batch, one transaction each, 1 to 1000 (default: deletion.batch_size).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
         batch_size: Option<u64>,
     },
     /// The outbox of `user.deleted` events for downstream systems, newest first, with their
@@ -207,7 +207,15 @@ impl DeletionCommand {
                 };
                 global
                     .printer()
-                    .changed(&sweep_change(&report, false), &sentence)
+                    .changed(&sweep_change(&report, false), &sentence)?;
+                if !report.failed.is_empty() {
+                    anyhow::bail!(
+                        "{} due account(s) could not be deleted ({}); the log above says why, and the next sweep tries again",
+                        report.failed.len(),
+                        report.failed.join(", ")
+                    );
+                }
+                Ok(())
             }
             Self::Events { page } => {
                 let page = page.page()?;

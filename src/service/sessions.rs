@@ -278,10 +278,18 @@ async fn find_by_token(
     use sea_orm::{DatabaseBackend, FromQueryResult, QueryTrait, Statement};
     const ROLES: &str = "authctl_roles";
     // The statement's text is the same on every request: built once per backend, then bound.
-    static SQL: [std::sync::OnceLock<String>; 2] =
-        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    static SQL: [std::sync::OnceLock<String>; 3] = [
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+    ];
     let backend = ctx.read.get_database_backend();
-    let sql = SQL[usize::from(backend == DatabaseBackend::Postgres)].get_or_init(|| {
+    let slot = match backend {
+        DatabaseBackend::Sqlite => 0,
+        DatabaseBackend::Postgres => 1,
+        _ => 2,
+    };
+    let sql = SQL[slot].get_or_init(|| {
         session::Entity::find()
             .filter(
                 Condition::any()

@@ -20,6 +20,7 @@ on_every_backend!(
     after_the_grace_period_the_sweep_leaves_nothing_personal,
     a_cancel_racing_the_sweep_never_ends_cancelled_but_deleted,
     concurrent_sweeps_delete_each_account_exactly_once,
+    one_account_that_cannot_be_deleted_does_not_hold_back_its_batch,
     a_dry_run_counts_and_changes_nothing,
 );
 
@@ -440,6 +441,44 @@ async fn concurrent_sweeps_delete_each_account_exactly_once(backend: Backend) {
         ids.len()
     );
     assert_eq!(deletion::due_count(&app.ctx, now).await.expect("count"), 0);
+}
+
+/// A batch is one transaction; when one of its accounts cannot be deleted (here a trigger
+/// refuses it), the others still are, one by one, and the sweep ends instead of retrying forever.
+async fn one_account_that_cannot_be_deleted_does_not_hold_back_its_batch(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ids = schedule_many(&app, 5).await;
+    let stuck = ids[2].clone();
+    let refuse: Vec<String> = match app.ctx.db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => vec![
+            "CREATE FUNCTION refuse_delete() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql".into(),
+            format!("CREATE TRIGGER refuse BEFORE DELETE ON users FOR EACH ROW WHEN (OLD.id = '{stuck}') EXECUTE FUNCTION refuse_delete()"),
+        ],
+        _ => vec![format!(
+            "CREATE TRIGGER refuse BEFORE DELETE ON users WHEN OLD.id = '{stuck}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )],
+    };
+    for sql in refuse {
+        app.ctx.db.execute_unprepared(&sql).await.expect("trigger");
+    }
+    let report = deletion::sweep(&app.ctx, app.clock_now(), Some(10), |_| {})
+        .await
+        .expect("the sweep goes on");
+    let mut expected: Vec<String> = ids.iter().filter(|id| **id != stuck).cloned().collect();
+    expected.sort();
+    assert_eq!(report.ids, expected, "every other account of the batch");
+    let left: Vec<String> = user::Entity::find()
+        .all(&app.ctx.db)
+        .await
+        .expect("users")
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(left, vec![stuck], "only the refused account is left");
+    assert_eq!(
+        deletion::events(&app.ctx, 100).await.expect("events").len(),
+        4
+    );
 }
 
 async fn a_dry_run_counts_and_changes_nothing(backend: Backend) {

@@ -1,11 +1,11 @@
 //! Account deletion: a cancellable grace period, then a hard delete that follows a declarative
 //! plan through every table that references users.
 //!
-//! The sweep deletes each due account in its own transaction whose first statement claims the
-//! account with a write that re-checks it is still due. That statement takes SQLite's write lock
-//! (waiting out the busy timeout) or PostgreSQL's row lock, so a cancel racing the sweep either
-//! wins (the claim finds nothing) or loses (the cancel finds nothing), and concurrent sweeps on
-//! several replicas delete each account exactly once without errors.
+//! The sweep deletes due accounts a batch at a time, each batch in one transaction whose first
+//! statement claims its accounts with a write that re-checks each is still due. That statement
+//! takes SQLite's write lock (waiting out the busy timeout) or PostgreSQL's row locks, so a cancel
+//! racing the sweep either wins (the claim leaves the account out) or loses (the cancel finds
+//! nothing), and concurrent sweeps on several replicas delete each account exactly once.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;

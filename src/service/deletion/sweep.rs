@@ -1,5 +1,5 @@
-//! The sweep: accounts past their grace period are deleted for good, each in its own claimed
-//! transaction, along the deletion plan.
+//! The sweep: accounts past their grace period are deleted for good along the deletion plan, a
+//! batch at a time, each batch one claimed transaction of set-based statements.
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -27,6 +27,9 @@ pub struct SweepReport {
     /// The accounts' ids (what the sweep deleted, or would delete).
     #[serde(skip)]
     pub ids: Vec<String>,
+    /// Due accounts that could not be deleted (each logged with its error).
+    #[serde(skip)]
+    pub failed: Vec<String>,
     pub deleted: BTreeMap<String, u64>,
     pub anonymized: BTreeMap<String, u64>,
 }
@@ -35,6 +38,7 @@ impl SweepReport {
     fn absorb(&mut self, other: SweepReport) {
         self.accounts += other.accounts;
         self.ids.extend(other.ids);
+        self.failed.extend(other.failed);
         for (table, n) in other.deleted {
             *self.deleted.entry(table).or_default() += n;
         }
@@ -118,21 +122,52 @@ fn throttle_keys(ctx: &AppContext, user_id: &str, email: &str) -> Vec<String> {
     ]
 }
 
-/// Hard-deletes up to `batch` due accounts, each in its own transaction.
-pub async fn sweep_batch(ctx: &AppContext, now: DateTime<Utc>, batch: u64) -> Result<SweepReport> {
+/// The most accounts one batch (one transaction, which holds SQLite's write lock) may take.
+pub const MAX_BATCH: u64 = 1000;
+
+/// Hard-deletes up to `batch` (at most `MAX_BATCH`) due accounts in one transaction, leaving
+/// out the ids in `skip`. When the batch fails, its accounts are retried one by one, so one
+/// account that cannot be deleted does not hold back the others: it is logged and listed in
+/// `failed`. When every one of them fails and the database does not answer, the error is returned.
+pub async fn sweep_batch(
+    ctx: &AppContext,
+    now: DateTime<Utc>,
+    batch: u64,
+    skip: &[String],
+) -> Result<SweepReport> {
     let ids: Vec<String> = user::Entity::find()
         .select_only()
         .column(user::Column::Id)
         .filter(user::Column::DeletionDueAt.lte(now))
+        .filter(user::Column::Id.is_not_in(skip.iter().map(String::as_str)))
         .order_by_asc(user::Column::DeletionDueAt)
-        .limit(Ord::max(batch, 1))
+        .limit(batch.clamp(1, MAX_BATCH))
         .into_tuple()
         .all(&ctx.db)
         .await?;
     if ids.is_empty() {
         return Ok(SweepReport::default());
     }
-    delete_accounts(ctx, &ids, now).await
+    let first = match delete_accounts(ctx, &ids, now).await {
+        Ok(report) => return Ok(report),
+        Err(e) => e,
+    };
+    tracing::warn!(error = %first, accounts = ids.len(), "a sweep batch failed; deleting its accounts one by one");
+    let mut report = SweepReport::default();
+    for id in &ids {
+        match delete_accounts(ctx, std::slice::from_ref(id), now).await {
+            Ok(one) => report.absorb(one),
+            Err(e) => {
+                tracing::error!(user_id = %id, error = %e, "this account could not be deleted; the sweep goes on without it");
+                report.failed.push(id.clone());
+            }
+        }
+    }
+    // None went: the database may be gone rather than the accounts stuck.
+    if report.failed.len() == ids.len() && ctx.db.ping().await.is_err() {
+        return Err(first);
+    }
+    Ok(report)
 }
 
 /// Sweeps until nothing is due; `progress` hears after every batch.
@@ -146,8 +181,8 @@ pub async fn sweep(
     let batch = batch.unwrap_or(ctx.config.deletion.batch_size);
     let mut total = SweepReport::default();
     loop {
-        let round = sweep_batch(ctx, now, batch).await?;
-        if round.accounts == 0 {
+        let round = sweep_batch(ctx, now, batch, &total.failed).await?;
+        if round.accounts == 0 && round.failed.is_empty() {
             // Nothing this sweep could claim (none due, or other sweeps hold the rest).
             break;
         }
@@ -176,12 +211,19 @@ async fn delete_accounts(
     let txn = ctx.db.begin().await?;
     // The claim: a write that re-checks each account is due, and locks it (SQLite's write lock,
     // PostgreSQL's row locks: a racing cancel or sweep waits, then finds nothing).
-    let claimed: Vec<user::Model> = user::Entity::update_many()
-        .col_expr(user::Column::UpdatedAt, Expr::value(now))
-        .filter(user::Column::Id.is_in(ids.iter().map(String::as_str)))
-        .filter(user::Column::DeletionDueAt.lte(now))
-        .exec_with_returning(&txn)
-        .await?;
+    let mut claimed: Vec<user::Model> = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        claimed.extend(
+            user::Entity::update_many()
+                .col_expr(user::Column::UpdatedAt, Expr::value(now))
+                .filter(user::Column::Id.is_in(chunk.iter().map(String::as_str)))
+                .filter(user::Column::DeletionDueAt.lte(now))
+                .exec_with_returning(&txn)
+                .await?,
+        );
+    }
+    // Oldest first (the ids are time-ordered), whatever order RETURNING gave.
+    claimed.sort_by(|a, b| a.id.cmp(&b.id));
     if claimed.is_empty() {
         txn.rollback().await?;
         return Ok(SweepReport::default());
@@ -265,7 +307,8 @@ async fn delete_accounts(
     Ok(report)
 }
 
-/// Rows per statement: well inside every database's limit on bound parameters.
+/// Rows per statement: the audit update binds about 7 values a row, inside the bound-parameter
+/// limits of PostgreSQL (65,535) and of the bundled SQLite (32,766).
 const CHUNK: usize = 200;
 
 /// Keeps the users' audit entries with each user replaced by a pseudonym, and addresses, names
