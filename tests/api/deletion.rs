@@ -291,6 +291,22 @@ async fn after_the_grace_period_the_sweep_leaves_nothing_personal(backend: Backe
         .expect("user")
         .id;
 
+    // An entry about another account that this user made: it names the user as the actor.
+    let stays = authctl::service::users::get_by_email(&app.ctx, "stays@example.com")
+        .await
+        .expect("user")
+        .id;
+    audit_log::Entity::insert(audit_log::ActiveModel {
+        at: sea_orm::ActiveValue::Set(app.clock_now()),
+        actor: sea_orm::ActiveValue::Set(format!("user:{id}")),
+        action: sea_orm::ActiveValue::Set("role_granted".into()),
+        user_id: sea_orm::ActiveValue::Set(Some(stays)),
+        ..Default::default()
+    })
+    .exec(&app.ctx.db)
+    .await
+    .expect("audit row");
+
     let early = deletion::sweep(&app.ctx, app.clock_now(), Some(10), |_| {})
         .await
         .expect("sweep");

@@ -373,6 +373,28 @@ async fn anonymize_audit(txn: &DatabaseTransaction, users: &[user::Model]) -> Re
             txn.execute_raw(txn.get_database_backend().build(&update))
                 .await?;
         }
+        // Entries about other accounts that this user made (an admin's, say) name them as
+        // the actor: the pseudonym replaces that too.
+        let mut actors = Expr::case(Expr::val(false), Expr::val(""));
+        for user in chunk {
+            actors = actors.case(
+                Expr::col(audit_log::Column::Actor).eq(format!("user:{}", user.id)),
+                Expr::val(format!("user:{}", pseudonym(&user.id))),
+            );
+        }
+        let update = Query::update()
+            .table(audit_log::Entity)
+            .value(
+                audit_log::Column::Actor,
+                actors.finally(Expr::col(audit_log::Column::Actor)),
+            )
+            .and_where(
+                Expr::col(audit_log::Column::Actor)
+                    .is_in(chunk.iter().map(|u| format!("user:{}", u.id))),
+            )
+            .to_owned();
+        txn.execute_raw(txn.get_database_backend().build(&update))
+            .await?;
     }
     Ok(count)
 }
