@@ -17,6 +17,7 @@ mod m20261127_000010_create_saml;
 mod m20261201_000011_create_mail_outbox;
 mod m20261201_000012_saml_trust_idp_mfa;
 mod m20261203_000013_create_service_state;
+mod m20261203_000014_index_audit_actor;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_create_mail_outbox::Migration),
             Box::new(m20261201_000012_saml_trust_idp_mfa::Migration),
             Box::new(m20261203_000013_create_service_state::Migration),
+            Box::new(m20261203_000014_index_audit_actor::Migration),
         ]
     }
 }

@@ -212,15 +212,33 @@ async fn delete_accounts(
     // The claim: a write that re-checks each account is due, and locks it (SQLite's write lock,
     // PostgreSQL's row locks: a racing cancel or sweep waits, then finds nothing).
     let mut claimed: Vec<user::Model> = Vec::with_capacity(ids.len());
+    let postgres = txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
     for chunk in ids.chunks(CHUNK) {
-        claimed.extend(
-            user::Entity::update_many()
-                .col_expr(user::Column::UpdatedAt, Expr::value(now))
-                .filter(user::Column::Id.is_in(chunk.iter().map(String::as_str)))
-                .filter(user::Column::DeletionDueAt.lte(now))
-                .exec_with_returning(&txn)
-                .await?,
-        );
+        let mut claim = user::Entity::update_many()
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .filter(user::Column::Id.is_in(chunk.iter().map(String::as_str)))
+            .filter(user::Column::DeletionDueAt.lte(now));
+        if postgres {
+            // Rows another sweep or a cancel holds are skipped, not waited for: sweeps on
+            // several replicas then never lock rows in conflicting orders (a deadlock), and a
+            // skipped account that is still due is taken by a later batch.
+            claim = claim.filter(
+                user::Column::Id.in_subquery(
+                    Query::select()
+                        .column(user::Column::Id)
+                        .from(user::Entity)
+                        .and_where(
+                            Expr::col(user::Column::Id).is_in(chunk.iter().map(String::as_str)),
+                        )
+                        .lock_with_behavior(
+                            sea_orm::sea_query::LockType::Update,
+                            sea_orm::sea_query::LockBehavior::SkipLocked,
+                        )
+                        .to_owned(),
+                ),
+            );
+        }
+        claimed.extend(claim.exec_with_returning(&txn).await?);
     }
     // Oldest first (the ids are time-ordered), whatever order RETURNING gave.
     claimed.sort_by(|a, b| a.id.cmp(&b.id));
