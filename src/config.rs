@@ -518,16 +518,9 @@ fn percent_decode(path: &str) -> String {
 
 /// A file path written into a `sqlite://` URL: the characters a URL gives meaning to escaped.
 fn percent_encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for c in path.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '?' => out.push_str("%3F"),
-            '#' => out.push_str("%23"),
-            c => out.push(c),
-        }
-    }
-    out
+    const SPECIAL: &percent_encoding::AsciiSet =
+        &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+    percent_encoding::utf8_percent_encode(path, SPECIAL).to_string()
 }
 
 /// `text` with the password of every `scheme://user:password@` and every `password=` value

@@ -44,11 +44,7 @@ async fn open(url: &DatabaseUrl, create: bool) -> anyhow::Result<DatabaseConnect
     if url.is_postgres() {
         reach_postgres(url).await?;
     }
-    let mut options = ConnectOptions::new(url.expose());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5));
+    let mut options = base_options(url);
     if url.expose().starts_with("sqlite:") {
         // A file does not drop connections: no ping before each use (it was a round trip to
         // SQLite's worker thread on every query).
@@ -134,6 +130,17 @@ async fn open(url: &DatabaseUrl, create: bool) -> anyhow::Result<DatabaseConnect
     }
 }
 
+/// What every pool shares: no statement logging (statements carry token hashes), five seconds to
+/// connect and to wait for a free connection.
+fn base_options(url: &DatabaseUrl) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.expose());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5));
+    options
+}
+
 /// For SQLite, a pool of read-only connections beside the writer `connect` opened (which made
 /// the file and switched it to WAL): WAL readers read the last committed state without taking a
 /// lock, so the session check never queues behind a write or behind another read. `None` for
@@ -147,11 +154,8 @@ pub async fn connect_readers(url: &DatabaseUrl) -> anyhow::Result<Option<Databas
         .map(|n| n.get() * 4)
         .unwrap_or(8)
         .clamp(4, 16) as u32;
-    let mut options = ConnectOptions::new(url.expose());
+    let mut options = base_options(url);
     options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
         .test_before_acquire(false)
         .max_connections(readers)
         .min_connections(1)
@@ -365,10 +369,6 @@ pub async fn schema(db: &DatabaseConnection) -> anyhow::Result<Schema> {
             .filter(|name| !names.contains(name))
             .collect(),
     })
-}
-
-pub async fn status(db: &DatabaseConnection) -> anyhow::Result<Vec<MigrationState>> {
-    Ok(schema(db).await?.known)
 }
 
 /// The sentence for a database a newer authctl migrated.

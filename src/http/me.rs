@@ -37,16 +37,10 @@ pub async fn get_me(
         .session
         .as_ref()
         .and_then(|auth| step_up::window_until(&auth.session, &ctx.config, ctx.now()));
-    // The session check read the roles with the session; an API key's caller reads them here.
-    let user = match caller.session.as_ref().and_then(|auth| auth.roles.clone()) {
-        Some(roles) => UserView {
-            roles: Some(roles),
-            ..UserView::from(&caller.user)
-        },
-        None => UserView::with_roles(&caller.user, &ctx.read).await?,
-    };
+    // The session check read the roles with the session; an API key's caller reads them now.
+    let known = caller.session.as_ref().and_then(|auth| auth.roles.clone());
     Ok(Json(MeView {
-        user,
+        user: UserView::with_roles_known(&caller.user, known, &ctx.read).await?,
         two_factor_enabled: caller.user.totp_enabled_at.is_some(),
         step_up_until,
     }))

@@ -42,6 +42,21 @@ impl UserView {
             ..Self::from(u)
         })
     }
+
+    /// The view with `known` roles (read with the session), or read now where none are known.
+    pub async fn with_roles_known(
+        u: &user::Model,
+        known: Option<Vec<String>>,
+        db: &impl ConnectionTrait,
+    ) -> Result<Self> {
+        match known {
+            Some(roles) => Ok(Self {
+                roles: Some(roles),
+                ..Self::from(u)
+            }),
+            None => Self::with_roles(u, db).await,
+        }
+    }
 }
 
 impl From<&user::Model> for UserView {

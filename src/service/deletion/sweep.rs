@@ -343,7 +343,6 @@ async fn anonymize_audit(txn: &DatabaseTransaction, users: &[user::Model]) -> Re
         count += rows.len() as u64;
         for rows in rows.chunks(CHUNK) {
             let mut user_ids = Expr::case(Expr::val(false), Expr::val(""));
-            let mut actors = Expr::case(Expr::val(false), Expr::val(""));
             let mut details = Expr::case(Expr::val(false), Expr::val(""));
             for row in rows {
                 let Some(user) = row.user_id.as_deref().and_then(|id| by_id.get(id)) else {
@@ -361,14 +360,8 @@ async fn anonymize_audit(txn: &DatabaseTransaction, users: &[user::Model]) -> Re
                     .map(|v| scrub(v, &personal))
                     .filter(|v| !v.as_object().is_some_and(|o| o.is_empty()))
                     .map(|v| v.to_string());
-                let actor = if row.actor == format!("user:{}", user.id) {
-                    format!("user:{pseudonym}")
-                } else {
-                    row.actor.clone()
-                };
                 let this = || Expr::col(audit_log::Column::Id).eq(row.id);
                 user_ids = user_ids.case(this(), Expr::val(pseudonym));
-                actors = actors.case(this(), Expr::val(actor));
                 details = details.case(this(), Expr::val(detail));
             }
             let update = Query::update()
@@ -376,10 +369,6 @@ async fn anonymize_audit(txn: &DatabaseTransaction, users: &[user::Model]) -> Re
                 .value(
                     audit_log::Column::UserId,
                     user_ids.finally(Expr::col(audit_log::Column::UserId)),
-                )
-                .value(
-                    audit_log::Column::Actor,
-                    actors.finally(Expr::col(audit_log::Column::Actor)),
                 )
                 .value(
                     audit_log::Column::Detail,
@@ -391,8 +380,8 @@ async fn anonymize_audit(txn: &DatabaseTransaction, users: &[user::Model]) -> Re
             txn.execute_raw(txn.get_database_backend().build(&update))
                 .await?;
         }
-        // Entries about other accounts that this user made (an admin's, say) name them as
-        // the actor: the pseudonym replaces that too.
+        // Every entry that names the user as its actor (their own, and those about other
+        // accounts, an admin's say): the pseudonym replaces that too.
         let mut actors = Expr::case(Expr::val(false), Expr::val(""));
         for user in chunk {
             actors = actors.case(
