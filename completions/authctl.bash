@@ -37,6 +37,9 @@ _authctl() {
             authctl,migrate)
                 cmd="authctl__subcmd__migrate"
                 ;;
+            authctl,passkeys)
+                cmd="authctl__subcmd__passkeys"
+                ;;
             authctl,saml)
                 cmd="authctl__subcmd__saml"
                 ;;
@@ -142,6 +145,9 @@ _authctl() {
             authctl__subcmd__help,migrate)
                 cmd="authctl__subcmd__help__subcmd__migrate"
                 ;;
+            authctl__subcmd__help,passkeys)
+                cmd="authctl__subcmd__help__subcmd__passkeys"
+                ;;
             authctl__subcmd__help,saml)
                 cmd="authctl__subcmd__help__subcmd__saml"
                 ;;
@@ -195,6 +201,12 @@ _authctl() {
                 ;;
             authctl__subcmd__help__subcmd__migrate,up)
                 cmd="authctl__subcmd__help__subcmd__migrate__subcmd__up"
+                ;;
+            authctl__subcmd__help__subcmd__passkeys,list)
+                cmd="authctl__subcmd__help__subcmd__passkeys__subcmd__list"
+                ;;
+            authctl__subcmd__help__subcmd__passkeys,remove)
+                cmd="authctl__subcmd__help__subcmd__passkeys__subcmd__remove"
                 ;;
             authctl__subcmd__help__subcmd__saml,add)
                 cmd="authctl__subcmd__help__subcmd__saml__subcmd__add"
@@ -282,6 +294,24 @@ _authctl() {
                 ;;
             authctl__subcmd__migrate__subcmd__help,up)
                 cmd="authctl__subcmd__migrate__subcmd__help__subcmd__up"
+                ;;
+            authctl__subcmd__passkeys,help)
+                cmd="authctl__subcmd__passkeys__subcmd__help"
+                ;;
+            authctl__subcmd__passkeys,list)
+                cmd="authctl__subcmd__passkeys__subcmd__list"
+                ;;
+            authctl__subcmd__passkeys,remove)
+                cmd="authctl__subcmd__passkeys__subcmd__remove"
+                ;;
+            authctl__subcmd__passkeys__subcmd__help,help)
+                cmd="authctl__subcmd__passkeys__subcmd__help__subcmd__help"
+                ;;
+            authctl__subcmd__passkeys__subcmd__help,list)
+                cmd="authctl__subcmd__passkeys__subcmd__help__subcmd__list"
+                ;;
+            authctl__subcmd__passkeys__subcmd__help,remove)
+                cmd="authctl__subcmd__passkeys__subcmd__help__subcmd__remove"
                 ;;
             authctl__subcmd__saml,add)
                 cmd="authctl__subcmd__saml__subcmd__add"
@@ -416,7 +446,7 @@ _authctl() {
 
     case "${cmd}" in
         authctl)
-            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version serve migrate users sessions verification apikeys mail deletion audit saml completions status help"
+            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version serve migrate users sessions verification apikeys passkeys mail deletion audit saml completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1050,7 +1080,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help)
-            opts="serve migrate users sessions verification apikeys mail deletion audit saml completions status help"
+            opts="serve migrate users sessions verification apikeys passkeys mail deletion audit saml completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1316,6 +1346,48 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help__subcmd__migrate__subcmd__up)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__passkeys)
+            opts="list remove"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__passkeys__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__passkeys__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1914,6 +1986,164 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__migrate__subcmd__up)
+            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__passkeys)
+            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version list remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__passkeys__subcmd__help)
+            opts="list remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__passkeys__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__passkeys__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__passkeys__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__passkeys__subcmd__list)
+            opts="-o -y -h -V --user --limit --after --database-url --config --output --no-headers --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__passkeys__subcmd__remove)
             opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -35,6 +35,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand sessions 'List and revoke users'' sessions; prune ended ones'
             cand verification 'Email verification'
             cand apikeys 'List and revoke users'' API keys'
+            cand passkeys 'List and remove users'' passkeys'
             cand mail 'The mail outbox: deliver queued mail now, or see how much waits'
             cand deletion 'Scheduled account deletions and the hard-delete sweep'
             cand audit 'Read the audit log'
@@ -424,6 +425,62 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;apikeys;help;help'= {
         }
+        &'authctl;passkeys'= {
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
+            cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --no-headers 'Print tables without their header line'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List an account''s passkeys, newest first (never the public keys)'
+            cand remove 'Remove a passkey by id: it fails at its very next use, and its owner is mailed'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;passkeys;list'= {
+            cand --user 'The account, by address or id'
+            cand --limit 'At most N rows (default: 100 when stdout is a terminal, every row otherwise)'
+            cand --after 'Start after the row with this id: the last id of the previous page'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
+            cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --no-headers 'Print tables without their header line'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;passkeys;remove'= {
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
+            cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --no-headers 'Print tables without their header line'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;passkeys;help'= {
+            cand list 'List an account''s passkeys, newest first (never the public keys)'
+            cand remove 'Remove a passkey by id: it fails at its very next use, and its owner is mailed'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;passkeys;help;list'= {
+        }
+        &'authctl;passkeys;help;remove'= {
+        }
+        &'authctl;passkeys;help;help'= {
+        }
         &'authctl;mail'= {
             cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
             cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
@@ -805,6 +862,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand sessions 'List and revoke users'' sessions; prune ended ones'
             cand verification 'Email verification'
             cand apikeys 'List and revoke users'' API keys'
+            cand passkeys 'List and remove users'' passkeys'
             cand mail 'The mail outbox: deliver queued mail now, or see how much waits'
             cand deletion 'Scheduled account deletions and the hard-delete sweep'
             cand audit 'Read the audit log'
@@ -869,6 +927,14 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;help;apikeys;list'= {
         }
         &'authctl;help;apikeys;revoke'= {
+        }
+        &'authctl;help;passkeys'= {
+            cand list 'List an account''s passkeys, newest first (never the public keys)'
+            cand remove 'Remove a passkey by id: it fails at its very next use, and its owner is mailed'
+        }
+        &'authctl;help;passkeys;list'= {
+        }
+        &'authctl;help;passkeys;remove'= {
         }
         &'authctl;help;mail'= {
             cand deliver 'Deliver every queued mail that is due now, over the configured transport'

@@ -48,6 +48,8 @@ pub struct Config {
     pub email_change: EmailChangeConfig,
     pub api_keys: ApiKeysConfig,
     pub saml: SamlConfig,
+    pub magic_link: MagicLinkConfig,
+    pub webauthn: WebauthnConfig,
     /// Whether this process may create state that is missing: the server key file (only
     /// `serve` and `migrate up` may, not the operator's other commands). Not a key.
     #[serde(skip)]
@@ -84,6 +86,8 @@ impl Default for Config {
             email_change: EmailChangeConfig::default(),
             api_keys: ApiKeysConfig::default(),
             saml: SamlConfig::default(),
+            magic_link: MagicLinkConfig::default(),
+            webauthn: WebauthnConfig::default(),
             create_state: true,
             file: None,
             public_url_set: false,
@@ -400,6 +404,58 @@ impl Default for ApiKeysConfig {
         Self {
             default_ttl: days(90),
             max_ttl: days(365),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MagicLinkConfig {
+    /// How long a mailed sign-in link works.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// The least time between two sign-in links mailed to one address.
+    #[serde(with = "humantime_serde")]
+    pub resend_interval: Duration,
+    /// Sign-in links one client IP may ask for per hour.
+    pub ip_limit_per_hour: u32,
+}
+
+impl Default for MagicLinkConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(10 * 60),
+            resend_interval: Duration::from_secs(60),
+            ip_limit_per_hour: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnConfig {
+    /// The relying party ID passkeys are bound to; unset: the host of `public_url`. It must be
+    /// that host or a parent domain of it.
+    pub rp_id: Option<String>,
+    /// The name authenticators show; unset: the relying party ID.
+    pub rp_name: Option<String>,
+    /// Further origins allowed to run ceremonies (`https://app.example.com`), beside `public_url`.
+    pub extra_origins: Vec<Url>,
+    /// How long a started ceremony can be finished.
+    #[serde(with = "humantime_serde")]
+    pub ceremony_ttl: Duration,
+    /// Passkey logins one client IP may start per hour (0: no limit).
+    pub logins_per_ip_per_hour: u32,
+}
+
+impl Default for WebauthnConfig {
+    fn default() -> Self {
+        Self {
+            rp_id: None,
+            rp_name: None,
+            extra_origins: Vec::new(),
+            ceremony_ttl: Duration::from_secs(5 * 60),
+            logins_per_ip_per_hour: 300,
         }
     }
 }
@@ -901,6 +957,24 @@ impl Config {
         }
         if self.saml.max_response_bytes < 4096 {
             problems.push("saml.max_response_bytes must be at least 4096".into());
+        }
+        if self.magic_link.ttl.is_zero() || self.webauthn.ceremony_ttl.is_zero() {
+            problems.push("magic_link.ttl and webauthn.ceremony_ttl must be longer than 0s".into());
+        }
+        if let Some(rp_id) = &self.webauthn.rp_id {
+            let host = self.public_url.host_str().unwrap_or_default();
+            if host != rp_id && !host.ends_with(&format!(".{rp_id}")) {
+                problems.push(format!(
+                    "webauthn.rp_id `{rp_id}` must be the host of public_url (`{host}`) or a parent domain of it"
+                ));
+            }
+        }
+        for origin in &self.webauthn.extra_origins {
+            if !matches!(origin.scheme(), "http" | "https") || origin.host_str().is_none() {
+                problems.push(format!(
+                    "webauthn.extra_origins: `{origin}` is not an http or https origin"
+                ));
+            }
         }
         if self.session.max_per_user == 0 {
             problems.push("session.max_per_user must be at least 1".into());

@@ -38,6 +38,9 @@ pub struct Parts {
     pub key: ServerKey,
     /// Wakes this process's mail worker when a mail is queued.
     pub mail_wake: Arc<tokio::sync::Notify>,
+    /// The WebAuthn relying party (`None` when `public_url` is an IP address and no
+    /// `webauthn.rp_id` is set).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl AppContext {
@@ -52,6 +55,7 @@ impl AppContext {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         Ok(Self(Arc::new(Parts {
+            webauthn: crate::service::webauthn::relying_party(&config)?.map(Arc::new),
             mailer: Mailer::from_config(&config)?,
             hasher: Hasher::new(&config.password)?,
             config: Arc::new(config),
@@ -78,6 +82,7 @@ impl AppContext {
             clock: parts.clock.clone(),
             key: parts.key.clone(),
             mail_wake: parts.mail_wake.clone(),
+            webauthn: parts.webauthn.clone(),
         }))
     }
 

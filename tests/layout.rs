@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 const STORES: &[&str] = &[
     "api_keys",
     "audit",
+    "ceremonies",
     "devices",
     "fingerprint",
     "history",
     "identities",
     "mailed_tokens",
     "outbox",
+    "passkeys",
     "service_state",
     "roles",
     "sessions",
@@ -29,11 +31,13 @@ const FLOWS: &[&str] = &[
     "deletion",
     "janitor",
     "login",
+    "magic_link",
     "saml",
     "signup",
     "step_up",
     "two_factor",
     "verification",
+    "webauthn",
 ];
 
 fn root() -> PathBuf {

@@ -18,6 +18,7 @@ mod m20261201_000011_create_mail_outbox;
 mod m20261201_000012_saml_trust_idp_mfa;
 mod m20261203_000013_create_service_state;
 mod m20261203_000014_index_audit_actor;
+mod m20261203_000015_create_passkeys;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_saml_trust_idp_mfa::Migration),
             Box::new(m20261203_000013_create_service_state::Migration),
             Box::new(m20261203_000014_index_audit_actor::Migration),
+            Box::new(m20261203_000015_create_passkeys::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ pub mod deletion;
 pub mod mail;
 pub mod migrate;
 pub mod output;
+pub mod passkeys;
 pub mod saml;
 pub mod serve;
 pub mod sessions;
@@ -96,6 +97,9 @@ pub enum Command {
     /// List and revoke users' API keys.
     #[command(subcommand)]
     Apikeys(api_keys::ApiKeysCommand),
+    /// List and remove users' passkeys.
+    #[command(subcommand)]
+    Passkeys(passkeys::PasskeysCommand),
     /// The mail outbox: deliver queued mail now, or see how much waits.
     #[command(subcommand)]
     Mail(mail::MailCommand),
@@ -247,6 +251,7 @@ impl Cli {
             Command::Sessions(cmd) => cmd.run(&ctx, &global).await,
             Command::Verification(cmd) => cmd.run(&ctx, &global).await,
             Command::Apikeys(cmd) => cmd.run(&ctx, &global).await,
+            Command::Passkeys(cmd) => cmd.run(&ctx, &global).await,
             Command::Mail(cmd) => return cmd.run(&ctx, &global).await,
             Command::Deletion(cmd) => cmd.run(&ctx, &global).await,
             Command::Audit(cmd) => cmd.run(&ctx, &global).await,

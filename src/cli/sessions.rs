@@ -112,12 +112,13 @@ impl SessionsCommand {
                     .detail("throttles", r.throttles)
                     .detail("deletionEvents", r.deletion_events)
                     .detail("saml", r.saml)
-                    .detail("mails", r.mails);
+                    .detail("mails", r.mails)
+                    .detail("passkeyCeremonies", r.passkey_ceremonies);
                 global.printer().changed(
                     &change,
                     &format!(
-                        "Removed {} ended session(s), {} spent verification token(s), {} stale throttle row(s), {} expired deletion event(s), {} expired SAML request(s) and replay entries, {} old mail(s).",
-                        r.sessions, r.verification_tokens, r.throttles, r.deletion_events, r.saml, r.mails
+                        "Removed {} ended session(s), {} spent verification token(s), {} stale throttle row(s), {} expired deletion event(s), {} expired SAML request(s) and replay entries, {} old mail(s), {} expired passkey ceremonies.",
+                        r.sessions, r.verification_tokens, r.throttles, r.deletion_events, r.saml, r.mails, r.passkey_ceremonies
                     ),
                 )
             }

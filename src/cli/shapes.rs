@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::output::{Column, Listed, opt_time, or_dash, time};
 use crate::entity::{deletion_event, user};
 use crate::service::history::LoginEventView;
+use crate::service::passkeys::PasskeyView;
 use crate::service::sessions::SessionView;
 use crate::service::{api_keys::ApiKeyView, audit::AuditEntry, deletion::Pending};
 
@@ -32,10 +33,17 @@ pub struct User {
     pub roles: Vec<String>,
     /// `provider: NameID` for each SSO identity.
     pub sso_identities: Vec<String>,
+    /// How the account can sign in: `password`, `totp`, `passkey`, `sso`.
+    pub factors: Vec<String>,
 }
 
 impl User {
-    pub fn new(u: &user::Model, roles: Vec<String>, sso_identities: Vec<String>) -> Self {
+    pub fn new(
+        u: &user::Model,
+        roles: Vec<String>,
+        sso_identities: Vec<String>,
+        factors: Vec<String>,
+    ) -> Self {
         Self {
             id: u.id.clone(),
             email: u.email.clone(),
@@ -49,6 +57,7 @@ impl User {
             deletion_scheduled_for: u.deletion_due_at,
             roles,
             sso_identities,
+            factors,
         }
     }
 
@@ -68,6 +77,7 @@ impl User {
             ("deletion", opt_time(self.deletion_scheduled_for)),
             ("roles", self.roles.join(", ")),
             ("sso", self.sso_identities.join("\n")),
+            ("factors", self.factors.join(", ")),
         ]
     }
 }
@@ -220,6 +230,65 @@ impl Listed for ApiKey {
             opt_time(self.last_used_at),
             time(self.created_at),
             opt_time(self.expires_at),
+            self.name.clone(),
+        ]
+    }
+}
+
+/// A passkey, never its public key (`passkeys list`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Passkey {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub credential_id: String,
+    pub sign_count: i64,
+    pub transports: Vec<String>,
+    pub backup_eligible: bool,
+    pub backed_up: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl Passkey {
+    pub fn new(user_id: &str, p: PasskeyView) -> Self {
+        Self {
+            id: p.id,
+            user_id: user_id.to_owned(),
+            name: p.name,
+            credential_id: p.credential_id,
+            sign_count: p.sign_count,
+            transports: p.transports,
+            backup_eligible: p.backup_eligible,
+            backed_up: p.backed_up,
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+        }
+    }
+}
+
+impl Listed for Passkey {
+    fn columns() -> Vec<Column> {
+        vec![
+            Column::fixed("id"),
+            Column::fixed("last used"),
+            Column::fixed("synced"),
+            Column::fixed("created").wide(),
+            Column::fixed("transports").wide(),
+            Column::fixed("credential id").wide(),
+            Column::text("name"),
+        ]
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            opt_time(self.last_used_at),
+            if self.backed_up { "yes" } else { "no" }.into(),
+            time(self.created_at),
+            self.transports.join(","),
+            self.credential_id.clone(),
             self.name.clone(),
         ]
     }

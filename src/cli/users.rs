@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use crate::context::AppContext;
 use crate::entity::user;
 use crate::service::users::{self, NewUser};
-use crate::service::{Actor, history, identities, roles, signup};
+use crate::service::{Actor, history, identities, passkeys, roles, signup};
 
 use super::output;
 use super::shapes::{LoginAttempt, User};
@@ -94,10 +94,12 @@ pub enum UsersCommand {
 
 /// The account's JSON shape, roles and SSO identities included.
 async fn shape(ctx: &AppContext, u: &user::Model) -> anyhow::Result<User> {
+    let factors = users::factors(&ctx.db, u).await?;
     Ok(User::new(
         u,
         roles::roles_of(&ctx.db, &u.id).await?,
         identities::identities_of(&ctx.db, &u.id).await?,
+        factors.into_iter().map(str::to_owned).collect(),
     ))
 }
 
@@ -106,14 +108,22 @@ async fn shapes(ctx: &AppContext, list: &[user::Model]) -> anyhow::Result<Vec<Us
     let ids: Vec<String> = list.iter().map(|u| u.id.clone()).collect();
     let mut roles = roles::roles_of_many(&ctx.db, &ids).await?;
     let mut sso = identities::identities_of_many(&ctx.db, &ids).await?;
+    let with_passkeys = passkeys::users_with_passkeys(&ctx.db, &ids).await?;
     Ok(list
         .iter()
         .map(|u| {
-            User::new(
-                u,
-                roles.remove(&u.id).unwrap_or_default(),
-                sso.remove(&u.id).unwrap_or_default(),
-            )
+            let sso = sso.remove(&u.id).unwrap_or_default();
+            let factors = [
+                ("password", u.password_hash.is_some()),
+                ("totp", u.totp_enabled_at.is_some()),
+                ("passkey", with_passkeys.contains(&u.id)),
+                ("sso", !sso.is_empty()),
+            ]
+            .into_iter()
+            .filter(|(_, has)| *has)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+            User::new(u, roles.remove(&u.id).unwrap_or_default(), sso, factors)
         })
         .collect())
 }

@@ -122,8 +122,8 @@ pub async fn cancel_email_change_page(
          <p>Someone asked to move your account to another address. If this was not you, cancel it, then change your password and sign out everywhere else.</p>\
          <form method=\"post\" action=\"{}/cancel-email-change\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
          <button type=\"submit\">Cancel the change</button></form></body></html>",
-        html_attr(&ctx.config.public_base()),
-        html_attr(&token)
+        super::page::escape(&ctx.config.public_base()),
+        super::page::escape(&token)
     )))
 }
 
@@ -168,13 +168,6 @@ pub async fn cancel_email_change(
         .into_response());
     }
     Ok(Json(CancelledResponse { cancelled: true }).into_response())
-}
-
-fn html_attr(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -46,6 +46,15 @@ pub struct AuthResponse {
     two_factor_required: bool,
 }
 
+impl AuthResponse {
+    pub fn new(user: UserView, two_factor_required: bool) -> Self {
+        Self {
+            user,
+            two_factor_required,
+        }
+    }
+}
+
 /// Create an account; it is signed in at once and a verification mail is sent.
 #[utoipa::path(post, path = "/signup", tag = "accounts", request_body = SignupRequest,
     responses(

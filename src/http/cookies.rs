@@ -77,6 +77,53 @@ pub fn set_saml_binding(config: &Config, value: &str, max_age: u64) -> HeaderVal
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// A cookie that binds something started in a browser to that browser: a magic link asked for
+/// there, a passkey ceremony begun there. HttpOnly, SameSite=Lax (sent on the same-site
+/// requests that finish them, not on other sites' posts), `__Host-` prefixed and Secure under
+/// https.
+pub struct Binding {
+    plain: &'static str,
+    host: &'static str,
+}
+
+/// The browser that asked for a magic link.
+pub const MAGIC_LINK: Binding = Binding {
+    plain: "authctl_magic",
+    host: "__Host-authctl_magic",
+};
+
+/// The browser that started a passkey ceremony.
+pub const WEBAUTHN: Binding = Binding {
+    plain: "authctl_webauthn",
+    host: "__Host-authctl_webauthn",
+};
+
+impl Binding {
+    pub fn name(&self, config: &Config) -> &'static str {
+        if config.is_https() {
+            self.host
+        } else {
+            self.plain
+        }
+    }
+
+    /// The cookie's value in the request, if any.
+    pub fn read<'h>(&self, headers: &'h HeaderMap, config: &Config) -> Option<&'h str> {
+        named(headers, self.name(config))
+    }
+
+    /// `Set-Cookie` for `value`, kept `max_age`.
+    pub fn set(&self, config: &Config, value: &str, max_age: std::time::Duration) -> HeaderValue {
+        let secure = if config.is_https() { "; Secure" } else { "" };
+        let cookie = format!(
+            "{}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{secure}",
+            self.name(config),
+            max_age.as_secs().max(1)
+        );
+        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
 /// `Set-Cookie` that removes the session cookie.
 pub fn clear_session(config: &Config) -> HeaderValue {
     cookie(config, "", 0)

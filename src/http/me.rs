@@ -18,6 +18,9 @@ pub struct MeView {
     #[serde(flatten)]
     user: UserView,
     two_factor_enabled: bool,
+    /// How this account can sign in and confirm: `password`, `totp`, `passkey`, `sso`.
+    #[schema(value_type = Vec<String>, example = json!(["password", "passkey"]))]
+    factors: Vec<&'static str>,
     /// Until when sensitive actions need no re-authentication; `null` when the window is closed
     /// (or when an API key is calling).
     step_up_until: Option<DateTime<Utc>>,
@@ -42,6 +45,7 @@ pub async fn get_me(
     Ok(Json(MeView {
         user: UserView::with_roles_known(&caller.user, known, &ctx.read).await?,
         two_factor_enabled: caller.user.totp_enabled_at.is_some(),
+        factors: users::factors(&ctx.read, &caller.user).await?,
         step_up_until,
     }))
 }

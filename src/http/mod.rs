@@ -25,8 +25,11 @@ pub mod deletion;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod magic_link;
 pub mod me;
 pub mod metrics;
+pub mod page;
+pub mod passkeys;
 pub mod saml;
 pub mod sessions;
 pub mod step_up;
@@ -37,12 +40,12 @@ use error::ApiError;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "authctl", description = "Authentication service: accounts, email verification, device sessions and login history, step-up, two-factor authentication, email and password changes, API keys, account deletion, SAML single sign-on."),
+    info(title = "authctl", description = "Authentication service: accounts, email verification, device sessions and login history, step-up, two-factor authentication, email and password changes, API keys, account deletion, SAML single sign-on, magic links and passkeys (WebAuthn)."),
     components(schemas(error::ErrorBody)),
     tags(
         (name = "accounts"), (name = "sessions"), (name = "verification"), (name = "step-up"),
         (name = "two-factor"), (name = "account"), (name = "api-keys"), (name = "deletion"),
-        (name = "sso"), (name = "operations"),
+        (name = "sso"), (name = "passkeys"), (name = "operations"),
     )
 )]
 struct ApiDoc;
@@ -68,8 +71,15 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::login_second_factor))
+        .routes(routes!(magic_link::request))
+        .routes(routes!(magic_link::page, magic_link::use_link))
+        .routes(routes!(magic_link::confirm))
+        .routes(routes!(passkeys::login_start))
+        .routes(routes!(passkeys::login_finish))
         .routes(routes!(auth::logout))
         .routes(routes!(step_up::confirm))
+        .routes(routes!(passkeys::confirm_start))
+        .routes(routes!(passkeys::confirm_finish))
         .routes(routes!(two_factor::setup))
         .routes(routes!(two_factor::enable))
         .routes(routes!(two_factor::disable))
@@ -86,6 +96,10 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(account::confirm_reset))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::revoke))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::rename, passkeys::remove))
+        .routes(routes!(passkeys::register_start))
+        .routes(routes!(passkeys::register_finish))
         .routes(routes!(deletion::request))
         .routes(routes!(deletion::status))
         .routes(routes!(deletion::cancel))
@@ -126,7 +140,8 @@ fn complete_responses(api: &mut utoipa::openapi::OpenApi) {
             .build()
     };
     for (path, item) in api.paths.paths.iter_mut() {
-        let signed_in = path.starts_with("/me") || path == "/auth/confirm" || path == "/login/2fa";
+        let signed_in =
+            path.starts_with("/me") || path.starts_with("/auth/confirm") || path == "/login/2fa";
         let operations = [
             (false, &mut item.get),
             (true, &mut item.put),

@@ -33,6 +33,15 @@ pub struct ConfirmResponse {
     step_up_until: DateTime<Utc>,
 }
 
+impl ConfirmResponse {
+    pub fn new(step_up_until: DateTime<Utc>) -> Self {
+        Self {
+            confirmed: true,
+            step_up_until,
+        }
+    }
+}
+
 /// Re-authenticate with `{"password"}` or `{"code"}`: opens the step-up window and rotates the
 /// session token.
 #[utoipa::path(post, path = "/auth/confirm", tag = "step-up", request_body = ConfirmRequest,

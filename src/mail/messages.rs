@@ -192,6 +192,60 @@ impl Mail {
         )
     }
 
+    /// The sign-in link (magic link).
+    pub fn magic_link(config: &Config, user: &user::Model, link: &str) -> Self {
+        let ttl = human(config.magic_link.ttl);
+        Self::link(
+            "magic_link",
+            &user.email,
+            &user.name,
+            "Your sign-in link",
+            &format!(
+                "Open this link in the browser where you asked for it to sign in. It works once and expires in {ttl}. If you did not ask for it, ignore this mail: nobody can use it without that browser."
+            ),
+            link,
+        )
+    }
+
+    /// A passkey was added to the account.
+    pub fn passkey_added(user: &user::Model, name: &str) -> Self {
+        Self::notice(
+            "passkey_added",
+            &user.email,
+            &user.name,
+            "A passkey was added to your account",
+            &format!(
+                "The passkey \"{name}\" was just added to your account; it can sign you in without a password. If this was not you, remove it in your security settings and change your password."
+            ),
+        )
+    }
+
+    /// A passkey was removed from the account.
+    pub fn passkey_removed(user: &user::Model, name: &str) -> Self {
+        Self::notice(
+            "passkey_removed",
+            &user.email,
+            &user.name,
+            "A passkey was removed from your account",
+            &format!(
+                "The passkey \"{name}\" was removed from your account and no longer signs you in. If this was not you, change your password and check your security settings."
+            ),
+        )
+    }
+
+    /// A passkey's signature counter did not move forward: its key may have been copied.
+    pub fn passkey_clone_suspected(user: &user::Model, name: &str) -> Self {
+        Self::notice(
+            "passkey_clone_suspected",
+            &user.email,
+            &user.name,
+            "A copy of your passkey may exist",
+            &format!(
+                "A sign-in with your passkey \"{name}\" was refused: the authenticator's counter went backwards, which happens when its key was copied to another device. If you did not just restore or clone that authenticator, remove the passkey and register a new one."
+            ),
+        )
+    }
+
     /// A successful sign-in from an IP this account never signed in from.
     pub fn new_sign_in(config: &Config, user: &user::Model, session: &session::Model) -> Self {
         let base_url = config.public_base();

@@ -25,6 +25,8 @@ pub struct PruneReport {
     pub saml: u64,
     /// Mails given up longer than `mail.failed_retention` ago (delivered ones leave at once).
     pub mails: u64,
+    /// Expired passkey ceremonies (started, never finished).
+    pub passkey_ceremonies: u64,
 }
 
 /// Rows deleted per statement when the caller names no batch size: short transactions, never a
@@ -94,5 +96,6 @@ pub async fn prune(
     report.deletion_events = super::deletion::prune_events(ctx, now).await?;
     report.saml = super::saml::prune(&ctx.db, now).await?;
     report.mails = super::outbox::prune(ctx, now).await?;
+    report.passkey_ceremonies = super::ceremonies::prune(&ctx.db, now).await?;
     Ok(report)
 }

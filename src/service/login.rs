@@ -178,7 +178,7 @@ async fn second_factor_due(
 
 /// Records a failed sign-in: in the login history of the account when it is known, and in the
 /// audit log with `detail`.
-async fn record_failure(
+pub(crate) async fn record_failure(
     ctx: &AppContext,
     user_id: Option<&str>,
     method: &str,

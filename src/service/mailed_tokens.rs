@@ -75,6 +75,19 @@ pub async fn store(
     ttl: std::time::Duration,
     now: DateTime<Utc>,
 ) -> Result<String> {
+    store_bound(db, purpose, user_id, email, ttl, None, now).await
+}
+
+/// [`store`] for a token that works only with the browser binding whose hash is `binding_hash`.
+pub async fn store_bound(
+    db: &impl ConnectionTrait,
+    purpose: &str,
+    user_id: &str,
+    email: &str,
+    ttl: std::time::Duration,
+    binding_hash: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<String> {
     let token = tokens::generate();
     verification_token::Entity::insert(verification_token::ActiveModel {
         token_hash: Set(tokens::hash(&token)),
@@ -84,6 +97,7 @@ pub async fn store(
         created_at: Set(now),
         expires_at: Set(now + span(ttl)),
         used_at: Set(None),
+        binding_hash: Set(binding_hash),
     })
     .exec(db)
     .await?;

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 pub mod account;
 pub mod api_keys;
 pub mod audit;
+pub mod ceremonies;
 pub mod deletion;
 pub mod devices;
 pub mod fingerprint;
@@ -11,8 +12,10 @@ pub mod history;
 pub mod identities;
 pub mod janitor;
 pub mod login;
+pub mod magic_link;
 pub mod mailed_tokens;
 pub mod outbox;
+pub mod passkeys;
 pub mod roles;
 pub mod saml;
 pub mod service_state;
@@ -23,6 +26,7 @@ pub mod throttle;
 pub mod two_factor;
 pub mod users;
 pub mod verification;
+pub mod webauthn;
 
 pub use audit::Actor;
 

@@ -56,6 +56,10 @@ pub enum AuthMethod {
     Password,
     /// SAML single sign-on.
     Sso,
+    /// A mailed sign-in link.
+    MagicLink,
+    /// A WebAuthn credential with user verification.
+    Passkey,
 }
 
 impl AuthMethod {
@@ -63,6 +67,8 @@ impl AuthMethod {
         match self {
             Self::Password => "password",
             Self::Sso => "sso",
+            Self::MagicLink => "magic_link",
+            Self::Passkey => "passkey",
         }
     }
 }

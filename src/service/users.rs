@@ -404,3 +404,47 @@ pub async fn upgrade_password_hash(
         .await?;
     Ok(())
 }
+
+/// The ways an account can prove who it is, in a fixed order: `password`, `totp`, `passkey`,
+/// `sso` (an identity at an IdP). One statement reads the passkey and SSO counts.
+pub async fn factors(db: &impl ConnectionTrait, u: &user::Model) -> Result<Vec<&'static str>> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT (SELECT COUNT(*) FROM passkeys WHERE user_id = $1) AS passkeys, \
+             (SELECT COUNT(*) FROM sso_identities WHERE user_id = $1) AS sso"
+        }
+        _ => {
+            "SELECT (SELECT COUNT(*) FROM passkeys WHERE user_id = ?1) AS passkeys, \
+             (SELECT COUNT(*) FROM sso_identities WHERE user_id = ?1) AS sso"
+        }
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [u.id.clone().into()],
+        ))
+        .await?;
+    let (passkeys, sso) = match row {
+        Some(row) => (
+            row.try_get::<i64>("", "passkeys")?,
+            row.try_get::<i64>("", "sso")?,
+        ),
+        None => (0, 0),
+    };
+    let mut out = Vec::with_capacity(4);
+    if u.password_hash.is_some() {
+        out.push("password");
+    }
+    if u.totp_enabled_at.is_some() {
+        out.push("totp");
+    }
+    if passkeys > 0 {
+        out.push("passkey");
+    }
+    if sso > 0 {
+        out.push("sso");
+    }
+    Ok(out)
+}

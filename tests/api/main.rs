@@ -11,6 +11,8 @@ mod device_sessions;
 mod hardening;
 mod http;
 mod login;
+mod magic_link;
+mod passkeys;
 mod saml;
 mod sessions;
 mod signup;

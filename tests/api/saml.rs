@@ -611,6 +611,11 @@ async fn sso_domains_are_told_to_use_sso(backend: Backend) {
             .post("/password-reset", &json!({ "email": email }))
             .await;
         assert_error(reset, StatusCode::FORBIDDEN, "sso_required").await;
+        // Magic links and passkeys do not go around the IdP either.
+        let magic = app
+            .post("/login/magic-link", &json!({ "email": email }))
+            .await;
+        assert_error(magic, StatusCode::FORBIDDEN, "sso_required").await;
     }
     assert_eq!(
         app.mails().await.len(),

@@ -7,6 +7,7 @@ mod helpers;
 mod idp;
 mod json_shapes;
 mod migrate;
+mod passkeys;
 mod saml;
 mod schedule;
 mod scripting;

@@ -186,7 +186,7 @@ fn sessions_prune_reports_what_it_removed() {
     let report = env.json(&["sessions", "prune"]);
     assert_eq!(
         report,
-        serde_json::json!({ "action": "sessions.prune", "kind": "row", "changed": 0, "dryRun": false, "items": [], "details": { "sessions": 0, "verificationTokens": 0, "throttles": 0, "deletionEvents": 0, "saml": 0, "mails": 0 } })
+        serde_json::json!({ "action": "sessions.prune", "kind": "row", "changed": 0, "dryRun": false, "items": [], "details": { "sessions": 0, "verificationTokens": 0, "throttles": 0, "deletionEvents": 0, "saml": 0, "mails": 0, "passkeyCeremonies": 0 } })
     );
     env.cmd()
         .args(["sessions", "prune"])

@@ -91,6 +91,16 @@ pub const PLAN: &[Rule] = &[
         policy: Policy::Cascade,
     },
     Rule {
+        table: "passkeys",
+        column: "user_id",
+        policy: Policy::Cascade,
+    },
+    Rule {
+        table: "webauthn_ceremonies",
+        column: "user_id",
+        policy: Policy::Cascade,
+    },
+    Rule {
         table: "audit_log",
         column: "user_id",
         policy: Policy::Anonymize,
