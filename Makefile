@@ -9,11 +9,13 @@ serve: setup
 	cargo run --release --bin authctl -- serve
 
 ## Run every test (SQLite always; PostgreSQL too when AUTHCTL_TEST_POSTGRES_URL is set).
-test: setup
+test:
+	./scripts/setup.sh test
 	./scripts/test.sh
 
 ## What CI runs: formatting, clippy and every test.
-check: setup
+check:
+	./scripts/setup.sh test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	./scripts/test.sh

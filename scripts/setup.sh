@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system libraries authctl's build needs (samael's xmlsec binding) when they are
-# missing. Safe to run repeatedly: it does nothing when everything is present.
+# missing; `setup.sh test` also what the tests need (Debian's Chromium). Safe to run repeatedly:
+# it does nothing when everything is present.
 set -euo pipefail
 
 # python3-venv: the SAML tests sign IdP responses with signxml in a venv (scripts/saml-idp-setup.sh),
 # and schemathesis runs from one (scripts/schemathesis-setup.sh); curl drives its sign-in.
 packages=(libxmlsec1-dev libxml2-dev libclang-dev pkg-config libssl-dev python3-venv curl)
+# chromium: tests/browser/passkeys.py drives Debian's Chromium (/usr/bin/chromium) through
+# Playwright (scripts/browser-setup.sh), which downloads no browser of its own.
+if [ "${1:-}" = "test" ]; then
+  packages+=(chromium)
+fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo is not on PATH; install the Rust toolchain from https://rustup.rs first." >&2

@@ -100,7 +100,7 @@ pub struct RegisterFinishRequest {
     responses(
         (status = 201, body = PasskeyView),
         (status = 403, description = "`reauthentication_required` or `email_not_verified`", body = ErrorBody),
-        (status = 409, description = "`passkey_exists`: this credential is registered already", body = ErrorBody),
+        (status = 409, description = "`passkey_exists`: this credential is registered already; `passkeys_unavailable`", body = ErrorBody),
         (status = 422, description = "`ceremony_invalid` (expired, used, or started by another browser or session), `passkey_rejected` (the authenticator's answer failed verification: wrong origin, no user verification, …) or `invalid_name`", body = ErrorBody),
     ))]
 pub async fn register_finish(
@@ -242,6 +242,7 @@ pub struct AssertionRequest {
         (status = 200, description = "Signed in; the session cookie is set", body = AuthResponse),
         (status = 401, description = "`passkey_rejected` (unknown or removed passkey, another account's, wrong origin, no user verification, a replay, a counter that went backwards) or `ceremony_invalid` (expired, used, or another browser's)", body = ErrorBody),
         (status = 403, description = "`account_disabled` or `sso_required`", body = ErrorBody),
+        (status = 409, description = "`passkeys_unavailable`", body = ErrorBody),
         (status = 429, description = "Too many failures from this client IP", body = ErrorBody),
     ))]
 pub async fn login_finish(
@@ -294,6 +295,7 @@ pub async fn confirm_start(
     responses(
         (status = 200, body = ConfirmResponse),
         (status = 401, description = "`passkey_rejected` or `ceremony_invalid`", body = ErrorBody),
+        (status = 409, description = "`passkeys_unavailable`", body = ErrorBody),
         (status = 429, description = "Too many failures", body = ErrorBody),
     ))]
 pub async fn confirm_finish(

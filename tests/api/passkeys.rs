@@ -23,6 +23,8 @@ on_every_backend!(
     a_counter_that_goes_backwards_is_refused_and_reported,
     one_ceremony_finishes_once_under_a_burst,
     management_is_the_owners_and_needs_step_up,
+    a_throttled_password_does_not_lock_out_passkeys_or_links,
+    chromium_registers_signs_in_and_steps_up,
 );
 
 /// An app whose public URL is on a domain name (WebAuthn needs one): `localhost`.
@@ -739,4 +741,107 @@ async fn management_is_the_owners_and_needs_step_up(backend: Backend) {
             .len(),
         2
     );
+}
+
+async fn a_throttled_password_does_not_lock_out_passkeys_or_links(backend: Backend) {
+    let app = spawn(backend).await;
+    app.verified_user("lock@example.com").await;
+    let browser = app.client.clone();
+    step_up(&app, &browser).await;
+    let mut device = authenticator();
+    register(&app, &browser, &mut device, "Phone").await;
+    // Someone guesses the password until the account is throttled.
+    let attacker = TestApp::browser();
+    let mut throttled = false;
+    for _ in 0..10 {
+        let response = app
+            .login(&attacker, "lock@example.com", "wrong-guess-123")
+            .await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "the account's password is throttled");
+    assert_eq!(
+        app.login(&TestApp::browser(), "lock@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The owner still signs in with the passkey...
+    passkey_login(&app, &mut device, "lock@example.com").await;
+    // ...and with a mailed link.
+    let b = TestApp::browser();
+    let asked = post(
+        &app,
+        &b,
+        "/login/magic-link",
+        &json!({ "email": "lock@example.com" }),
+    )
+    .await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let mails = mails_with_subject(&app, "Your sign-in link").await;
+    let link = crate::helpers::link_in(mails.last().expect("mail"), "/login/magic?token=");
+    let used = post(
+        &app,
+        &b,
+        "/login/magic-link/confirm",
+        &json!({ "token": TestApp::token_of(&link) }),
+    )
+    .await;
+    assert_eq!(used.status(), StatusCode::OK);
+}
+
+/// Debian's Chromium with a virtual authenticator (CDP), driven by Playwright
+/// (`tests/browser/passkeys.py`): what a real browser sends, `toJSON()` and all, for registration,
+/// a discoverable login, a login with the address, step-up and a replay.
+async fn chromium_registers_signs_in_and_steps_up(backend: Backend) {
+    let app = spawn(backend).await;
+    authctl::service::users::create(
+        &app.ctx,
+        &authctl::service::Actor::cli(),
+        authctl::service::users::NewUser {
+            email: "chromium@example.com".into(),
+            name: "Chromium".into(),
+            password: Some(PASSWORD.into()),
+            verified: true,
+        },
+        app.clock_now(),
+    )
+    .await
+    .expect("create");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = std::env::var_os("AUTHCTL_BROWSER_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo.join("target/browser-venv"));
+    let setup = tokio::process::Command::new(repo.join("scripts/browser-setup.sh"))
+        .env("AUTHCTL_BROWSER_VENV", &venv)
+        .status()
+        .await
+        .expect("run scripts/browser-setup.sh");
+    assert!(setup.success(), "scripts/browser-setup.sh failed");
+    let base = app.ctx.config.public_base();
+    let out = tokio::process::Command::new(venv.join("bin/python"))
+        .arg(repo.join("tests/browser/passkeys.py"))
+        .args([base.as_str(), "chromium@example.com", PASSWORD])
+        .output()
+        .await
+        .expect("run tests/browser/passkeys.py");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the browser run failed:\n{said}");
+    assert!(said.contains("all steps passed"), "{said}");
+    // What the browser did is on the record.
+    let user = authctl::service::users::get_by_email(&app.ctx, "chromium@example.com")
+        .await
+        .expect("user");
+    let passkeys = authctl::service::webauthn::list(&app.ctx, &user.id)
+        .await
+        .expect("list");
+    assert_eq!(passkeys.len(), 1);
+    assert_eq!(passkeys[0].transports, vec!["internal".to_owned()]);
 }

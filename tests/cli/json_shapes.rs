@@ -226,6 +226,7 @@ async fn every_json_answer_matches_its_documented_shape() {
     )
     .await
     .expect("key");
+    let passkey = crate::passkeys::registered_passkey(&ctx, &user).await;
     ctx.db.close_by_ref().await.expect("close");
 
     // Accounts.
@@ -288,6 +289,18 @@ async fn every_json_answer_matches_its_documented_shape() {
         true,
     );
     c.run(&env, &["apikeys", "revoke", &key.id], "Change", false);
+    c.run(
+        &env,
+        &["passkeys", "list", "--user", "shape@example.com"],
+        "Passkey",
+        true,
+    );
+    c.run(
+        &env,
+        &["passkeys", "remove", &passkey.id, "--yes"],
+        "Change",
+        false,
+    );
 
     // Verification and mail.
     c.run(

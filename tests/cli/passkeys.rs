@@ -9,15 +9,12 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use crate::helpers::Env;
 use crate::sessions::{context, user_with_sessions};
 
-#[tokio::test]
-async fn passkeys_list_and_remove_with_confirmation() {
-    let env = Env::migrated();
-    user_with_sessions(&env, "pat@example.com", &[]).await;
-    let ctx = context(&env).await;
-    let user = users::get_by_email(&ctx, "pat@example.com")
-        .await
-        .expect("user");
-    // The default public URL (http://localhost:3000) is the relying party.
+/// A passkey for `user`, registered by a real ceremony: the default public URL
+/// (http://localhost:3000) is the relying party, a software authenticator the device.
+pub(crate) async fn registered_passkey(
+    ctx: &authctl::context::AppContext,
+    user: &authctl::entity::user::Model,
+) -> authctl::entity::passkey::Model {
     let webauthn = ctx.webauthn.clone().expect("a relying party");
     let (options, state) = webauthn
         .start_passkey_registration(
@@ -34,7 +31,7 @@ async fn passkeys_list_and_remove_with_confirmation() {
     let credential = webauthn
         .finish_passkey_registration(&response, &state)
         .expect("finish");
-    let row = passkeys::insert(
+    passkeys::insert(
         &ctx.db,
         NewPasskey {
             user_id: &user.id,
@@ -47,7 +44,18 @@ async fn passkeys_list_and_remove_with_confirmation() {
         ctx.now(),
     )
     .await
-    .expect("insert");
+    .expect("insert")
+}
+
+#[tokio::test]
+async fn passkeys_list_and_remove_with_confirmation() {
+    let env = Env::migrated();
+    user_with_sessions(&env, "pat@example.com", &[]).await;
+    let ctx = context(&env).await;
+    let user = users::get_by_email(&ctx, "pat@example.com")
+        .await
+        .expect("user");
+    let row = registered_passkey(&ctx, &user).await;
     ctx.db.close_by_ref().await.expect("close");
 
     let listed = env.json(&["passkeys", "list", "--user", "pat@example.com"]);
@@ -100,4 +108,43 @@ async fn passkeys_list_and_remove_with_confirmation() {
         .stderr(predicate::str::contains("no passkey has the id"));
     let shown = env.json(&["users", "show", "pat@example.com"]);
     assert_eq!(shown["factors"], serde_json::json!(["password"]));
+}
+
+#[tokio::test]
+async fn a_magic_link_login_shows_in_history_and_sessions() {
+    let env = Env::migrated();
+    user_with_sessions(&env, "lin@example.com", &[]).await;
+    let ctx = context(&env).await;
+    let client = authctl::service::ClientInfo {
+        ip: Some("198.51.100.20".parse().expect("ip")),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0".into()),
+        fingerprint: None,
+    };
+    let binding =
+        authctl::service::magic_link::request(&ctx, "lin@example.com", None, &client, ctx.now())
+            .await
+            .expect("request");
+    authctl::service::outbox::drain(&ctx, 10)
+        .await
+        .expect("deliver");
+    let mail = std::fs::read_dir(env.mail_dir())
+        .expect("mail dir")
+        .filter_map(Result::ok)
+        .map(|e| std::fs::read_to_string(e.path()).expect("mail"))
+        .find(|m| m.contains("Your sign-in link"))
+        .expect("the sign-in mail");
+    let start = mail.find("token=").expect("token") + "token=".len();
+    let token: String = mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    authctl::service::magic_link::confirm(&ctx, &token, Some(&binding), &client, ctx.now())
+        .await
+        .expect("sign in");
+    ctx.db.close_by_ref().await.expect("close");
+
+    let history = env.json(&["users", "history", "lin@example.com"]);
+    assert_eq!(history[0]["method"], "magic_link", "{history}");
+    let sessions = env.json(&["sessions", "list", "--user", "lin@example.com"]);
+    assert_eq!(sessions[0]["authMethod"], "magic_link", "{sessions}");
 }

@@ -112,6 +112,8 @@ fn users_show_takes_an_id_and_not_found_has_its_own_exit_code() {
         &["users", "show", "0190c0de-0000-7000-8000-000000000000"][..],
         &["sessions", "revoke", "no-such-session"][..],
         &["apikeys", "revoke", "no-such-key"][..],
+        &["passkeys", "remove", "no-such-passkey", "--yes"][..],
+        &["passkeys", "list", "--user", "ghost@example.com"][..],
         &["saml", "show", "nobody"][..],
     ] {
         let output = env.cmd().args(args).output().expect("run");
