@@ -50,6 +50,7 @@ pub struct Config {
     pub saml: SamlConfig,
     pub magic_link: MagicLinkConfig,
     pub webauthn: WebauthnConfig,
+    pub web: WebConfig,
     /// Whether this process may create state that is missing: the server key file (only
     /// `serve` and `migrate up` may, not the operator's other commands). Not a key.
     #[serde(skip)]
@@ -88,6 +89,7 @@ impl Default for Config {
             saml: SamlConfig::default(),
             magic_link: MagicLinkConfig::default(),
             webauthn: WebauthnConfig::default(),
+            web: WebConfig::default(),
             create_state: true,
             file: None,
             public_url_set: false,
@@ -419,6 +421,8 @@ pub struct MagicLinkConfig {
     pub resend_interval: Duration,
     /// Sign-in links one client IP may ask for per hour.
     pub ip_limit_per_hour: u32,
+    /// Sign-in mails one account gets per hour, whichever browsers asked (0: no limit).
+    pub mails_per_account_per_hour: u32,
 }
 
 impl Default for MagicLinkConfig {
@@ -427,6 +431,7 @@ impl Default for MagicLinkConfig {
             ttl: Duration::from_secs(10 * 60),
             resend_interval: Duration::from_secs(60),
             ip_limit_per_hour: 20,
+            mails_per_account_per_hour: 5,
         }
     }
 }
@@ -458,6 +463,15 @@ impl Default for WebauthnConfig {
             logins_per_ip_per_hour: 300,
         }
     }
+}
+
+/// The pages (sign-in, mailed links, security settings) and forward-auth.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Origins (`https://app.example.com`) a sign-in may return to with `?next=` or `?rd=`,
+    /// beside paths on this site.
+    pub allowed_redirect_origins: Vec<Url>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

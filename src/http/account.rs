@@ -68,20 +68,25 @@ pub struct EmailChangedResponse {
 /// Confirm an address change from the link mailed to the new address (no session needed).
 #[utoipa::path(get, path = "/confirm-email-change", tag = "account", params(TokenQuery),
     responses(
-        (status = 200, body = EmailChangedResponse),
+        (status = 200, description = "Changed; with `Accept: text/html`, a page whose button confirms (`POST /confirm-email-change/confirm`)", body = EmailChangedResponse),
         (status = 409, description = "Another account took the address meanwhile", body = ErrorBody),
         (status = 410, description = "Used, expired or unknown link", body = ErrorBody),
     ))]
 pub async fn confirm_email_change(
     State(ctx): State<AppContext>,
     Client(client): Client,
+    headers: axum::http::HeaderMap,
     ApiQuery(query): ApiQuery<TokenQuery>,
-) -> Result<Json<EmailChangedResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    // A browser gets the page with the button (a mail scanner's GET changes nothing).
+    if super::page::wants_html(&headers) {
+        return Ok(super::pages::links::confirm_change_page(&ctx, query.token.as_deref()).await);
+    }
     let token = query
         .token
         .ok_or_else(|| Error::invalid("invalid_token", "the link has no token"))?;
     let user = account::confirm_email_change(&ctx, &token, &client, ctx.now()).await?;
-    Ok(Json(EmailChangedResponse { email: user.email }))
+    Ok(Json(EmailChangedResponse { email: user.email }).into_response())
 }
 
 /// Withdraw a pending email change: its confirmation link stops working (410).

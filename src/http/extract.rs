@@ -358,6 +358,20 @@ impl FromRequestParts<AppContext> for PendingSession {
     }
 }
 
+/// The session in any state (a login waiting for its second factor too), if there is one.
+pub struct AnySession(pub Option<Authenticated>);
+
+impl FromRequestParts<AppContext> for AnySession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        ctx: &AppContext,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(session_of(parts, ctx).await?))
+    }
+}
+
 /// The session if there is a valid one; for routes that also serve anonymous callers.
 pub struct MaybeSession(pub Option<Authenticated>);
 

@@ -76,8 +76,8 @@ pub struct LinkStatus {
 #[utoipa::path(get, path = "/login/magic", tag = "sessions", params(LinkQuery),
     responses(
         (status = 200, description = "A page whose button posts the token to `POST /login/magic`; JSON: whether the link works", body = LinkStatus),
-        (status = 410, description = "`token_used`, `token_expired` or `token_invalid` (replaced by a newer link, or unknown); a page for browsers", body = ErrorBody),
-        (status = 422, description = "No token, or a malformed one", body = ErrorBody),
+        (status = 410, description = "`token_used`, `token_expired` or `token_invalid` (replaced by a newer link, or unknown); a page for browsers", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 422, description = "No token, or a malformed one; a page for browsers", content((ErrorBody = "application/json"), (String = "text/html"))),
     ))]
 pub async fn page(
     State(ctx): State<AppContext>,
@@ -140,9 +140,9 @@ pub struct MagicConfirmRequest {
     token: String,
 }
 
-/// The page's button: uses the link and signs this browser in, then sends it on (303) to `/`,
-/// or to `/?twoFactorRequired=true` when the account's second factor is still due
-/// (`POST /login/2fa`). JSON bodies get the `POST /login/magic-link/confirm` answer.
+/// The page's button: uses the link and signs this browser in, then sends it on (303) to the
+/// security page, or to the code page (`/sign-in/code`) when the account's second factor is
+/// still due. JSON bodies get the `POST /login/magic-link/confirm` answer.
 #[utoipa::path(post, path = "/login/magic", tag = "sessions",
     request_body(content(
         (MagicConfirmRequest = "application/x-www-form-urlencoded"),
@@ -151,9 +151,9 @@ pub struct MagicConfirmRequest {
     responses(
         (status = 303, description = "Signed in; the session cookie is set"),
         (status = 200, description = "JSON: signed in", body = AuthResponse),
-        (status = 403, description = "`magic_link_other_browser` (asked for in another browser: nothing is used), `account_disabled` or `sso_required`", body = ErrorBody),
-        (status = 410, description = "`token_used`, `token_expired` or `token_invalid`", body = ErrorBody),
-        (status = 422, description = "A malformed token", body = ErrorBody),
+        (status = 403, description = "`magic_link_other_browser` (asked for in another browser: nothing is used), `account_disabled` or `sso_required`; a page for the form", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 410, description = "`token_used`, `token_expired` or `token_invalid`; a page for the form", content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 422, description = "A malformed token; a page for the form", content((ErrorBody = "application/json"), (String = "text/html"))),
     ))]
 pub async fn use_link(
     State(ctx): State<AppContext>,
@@ -169,9 +169,9 @@ pub async fn use_link(
         (Err(e), true) => Ok(refused_page(e)),
         (Ok(done), true) => {
             let target = if done.two_factor_required {
-                "/?twoFactorRequired=true"
+                "/sign-in/code"
             } else {
-                "/"
+                "/account/security"
             };
             Ok((
                 StatusCode::SEE_OTHER,

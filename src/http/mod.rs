@@ -29,6 +29,7 @@ pub mod magic_link;
 pub mod me;
 pub mod metrics;
 pub mod page;
+pub mod pages;
 pub mod passkeys;
 pub mod saml;
 pub mod sessions;
@@ -221,6 +222,7 @@ fn router_with(ctx: AppContext, counters: metrics::Counters) -> Router {
         api.to_pretty_json().unwrap_or_else(|_| "{}".into()),
     ));
     routes
+        .merge(pages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(ctx.config.http.body_limit))

@@ -209,6 +209,20 @@ pub async fn login_start(
     ApiBytes(body): ApiBytes,
 ) -> Result<Response, ApiError> {
     let req = if body.iter().any(|b| !b.is_ascii_whitespace()) {
+        // A body is JSON, said so: a form or text/plain post from another site (no preflight)
+        // is refused.
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
         parse_json::<LoginStartRequest>(&body)?
     } else {
         LoginStartRequest::default()

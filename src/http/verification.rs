@@ -28,15 +28,20 @@ pub struct VerifiedResponse {
 /// Verify an email address with the token from the mailed link.
 #[utoipa::path(get, path = "/verify-email", tag = "verification", params(VerifyQuery),
     responses(
-        (status = 200, body = VerifiedResponse),
+        (status = 200, description = "Verified; with `Accept: text/html`, a page whose button verifies (`POST /verify-email/confirm`) and nothing is used yet", body = VerifiedResponse),
         (status = 410, description = "The link was used, has expired or is unknown", body = ErrorBody),
         (status = 422, description = "No token, or a malformed one", body = ErrorBody),
     ))]
 pub async fn verify_email(
     State(ctx): State<AppContext>,
     Client(client): Client,
+    headers: axum::http::HeaderMap,
     ApiQuery(query): ApiQuery<VerifyQuery>,
-) -> Result<Json<VerifiedResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    // A browser gets the page with the button (a mail scanner's GET verifies nothing).
+    if super::page::wants_html(&headers) {
+        return Ok(super::pages::links::verify_page(&ctx, query.token.as_deref()).await);
+    }
     let token = query.token.ok_or_else(|| {
         Error::invalid(
             "invalid_token",
@@ -44,10 +49,12 @@ pub async fn verify_email(
         )
     })?;
     let user = verification::confirm(&ctx, &token, &client, ctx.now()).await?;
-    Ok(Json(VerifiedResponse {
-        verified: true,
-        email: user.email,
-    }))
+    Ok(axum::response::IntoResponse::into_response(Json(
+        VerifiedResponse {
+            verified: true,
+            email: user.email,
+        },
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -447,3 +447,37 @@ pub async fn confirm_reset(
     .await?;
     Ok(())
 }
+
+/// The address a pending email change waits to be confirmed from, if one is pending now.
+pub async fn pending_email(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>> {
+    Ok(verification_token::Entity::find()
+        .filter(verification_token::Column::UserId.eq(user_id))
+        .filter(verification_token::Column::Purpose.eq(CHANGE_EMAIL))
+        .filter(verification_token::Column::UsedAt.is_null())
+        .filter(verification_token::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await?
+        .map(|t| t.email))
+}
+
+/// Looks at a reset link without using it (the page that asks for the new password).
+pub async fn check_reset_link(ctx: &AppContext, token: &str, now: DateTime<Utc>) -> Result<()> {
+    mailed_tokens::peek(ctx, PASSWORD_RESET, token, now)
+        .await
+        .map(|_| ())
+}
+
+/// Looks at an address-change link without using it (the page with the confirm button).
+pub async fn check_email_change_link(
+    ctx: &AppContext,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    mailed_tokens::peek(ctx, CHANGE_EMAIL, token, now)
+        .await
+        .map(|t| t.email)
+}

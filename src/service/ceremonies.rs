@@ -95,6 +95,10 @@ pub async fn take(
         message: "this passkey request has expired or was already used; start again".into(),
     };
     let binding = binding.filter(|b| well_formed(b)).ok_or_else(refused)?;
+    // Ids are UUIDs; anything else (a NUL byte, which PostgreSQL refuses in text) is unknown.
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(refused());
+    }
     let found = webauthn_ceremony::Entity::find_by_id(id.to_owned())
         .filter(webauthn_ceremony::Column::Kind.eq(kind.as_str()))
         .filter(webauthn_ceremony::Column::BindingHash.eq(tokens::hash(binding)))

@@ -55,19 +55,27 @@ pub async fn request(
     if user.disabled_at.is_some() {
         return Ok(binding);
     }
+    // Spaced per browser, so another browser asking for this address neither replaces nor
+    // holds back this one's link; capped per account, so nobody floods the inbox.
+    let binding_hash = tokens::hash(&binding);
     let interval = ctx.config.magic_link.resend_interval;
-    if !throttle::once_per(&ctx.db, format!("magic-mail:{}", user.id), interval, now).await? {
+    let spaced_key = format!("magic-mail:{}:{}", user.id, &binding_hash[..16]);
+    if !throttle::once_per(&ctx.db, spaced_key, interval, now).await? {
+        return Ok(binding);
+    }
+    let hourly = ctx.config.magic_link.mails_per_account_per_hour;
+    if !throttle::within_hourly(&ctx.db, format!("magic-hour:{}", user.id), hourly, now).await? {
         return Ok(binding);
     }
     let txn = ctx.db.begin().await?;
-    mailed_tokens::discard(&txn, PURPOSE, &user.id).await?;
+    mailed_tokens::discard_bound(&txn, PURPOSE, &user.id, &binding_hash).await?;
     let token = mailed_tokens::store_bound(
         &txn,
         PURPOSE,
         &user.id,
         &user.email,
         ctx.config.magic_link.ttl,
-        Some(tokens::hash(&binding)),
+        Some(binding_hash),
         now,
     )
     .await?;
@@ -167,19 +175,7 @@ pub async fn confirm(
     // Of two concurrent uses exactly one gets here.
     mailed_tokens::consume(ctx, PURPOSE, token, now).await?;
     let user = if user.email_verified_at.is_none() {
-        user::Entity::update_many()
-            .col_expr(user::Column::EmailVerifiedAt, Expr::value(now))
-            .col_expr(user::Column::UpdatedAt, Expr::value(now))
-            .filter(user::Column::Id.eq(user.id.as_str()))
-            .exec(&ctx.db)
-            .await?;
-        audit::Event::new(&Actor::User(user.id.clone()), "email_verified")
-            .user(&user.id)
-            .client(client)
-            .detail(json!({ "email": user.email, "via": PURPOSE }))
-            .record(&ctx.db, now)
-            .await?;
-        users::get(ctx, &user.id).await?
+        claim_unverified(ctx, &user, client, now).await?
     } else {
         user
     };
@@ -201,4 +197,43 @@ pub async fn confirm(
         session,
         two_factor_required,
     })
+}
+
+/// The link proves the mailbox; an unverified account's password and sessions prove nothing
+/// (anyone could have signed up with this address first, to be let in once its owner verifies
+/// it: account pre-hijacking). So the address is verified, every session and API key of the
+/// account ends, and a password set before it is dropped (the owner sets one with a reset).
+async fn claim_unverified(
+    ctx: &AppContext,
+    user: &user::Model,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let txn = ctx.db.begin().await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::EmailVerifiedAt, Expr::value(now))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            user::Column::PasswordHash,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(user::Column::Id.eq(user.id.as_str()))
+        .exec(&txn)
+        .await?;
+    let sessions = super::sessions::revoke_all_for_user(&txn, &user.id).await?;
+    let keys = super::api_keys::revoke_all_for_user(&txn, &user.id).await?;
+    audit::Event::new(&Actor::User(user.id.clone()), "email_verified")
+        .user(&user.id)
+        .client(client)
+        .detail(json!({
+            "email": user.email,
+            "via": PURPOSE,
+            "passwordCleared": user.password_hash.is_some(),
+            "sessionsEnded": sessions,
+            "apiKeysRevoked": keys,
+        }))
+        .record(&txn, now)
+        .await?;
+    txn.commit().await?;
+    users::get(ctx, &user.id).await
 }

@@ -113,3 +113,21 @@ pub async fn discard(db: &impl ConnectionTrait, purpose: &str, user_id: &str) ->
         .await?;
     Ok(())
 }
+
+/// Deletes the unused tokens of one purpose for a user that were bound to `binding_hash` (a
+/// browser's newest link replaces its own earlier ones, not another browser's).
+pub async fn discard_bound(
+    db: &impl ConnectionTrait,
+    purpose: &str,
+    user_id: &str,
+    binding_hash: &str,
+) -> Result<()> {
+    verification_token::Entity::delete_many()
+        .filter(verification_token::Column::UserId.eq(user_id))
+        .filter(verification_token::Column::Purpose.eq(purpose))
+        .filter(verification_token::Column::BindingHash.eq(binding_hash))
+        .filter(verification_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}

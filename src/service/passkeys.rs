@@ -130,6 +130,9 @@ pub async fn get_of_user(
     user_id: Option<&str>,
     id: &str,
 ) -> Result<passkey::Model> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(Error::NotFound("passkey"));
+    }
     let mut query = passkey::Entity::find_by_id(id.to_owned());
     if let Some(user_id) = user_id {
         query = query.filter(passkey::Column::UserId.eq(user_id));

@@ -504,6 +504,10 @@ pub async fn revoke(
     client: Option<&ClientInfo>,
     now: DateTime<Utc>,
 ) -> Result<session::Model> {
+    // Ids are UUIDs; anything else (a NUL byte, which PostgreSQL refuses in text) is unknown.
+    if uuid::Uuid::parse_str(session_id).is_err() {
+        return Err(Error::NotFound("session"));
+    }
     let found = session::Entity::find_by_id(session_id.to_owned())
         .one(&ctx.db)
         .await?;

@@ -338,6 +338,32 @@ pub async fn once_per(
     }
 }
 
+/// Whether one more of the thing named by `key` fits in `limit` per hour (e.g. sign-in mails
+/// to one account). One atomic statement decides, as for [`once_per`]. `0`: no limit.
+pub async fn within_hourly(
+    db: &impl ConnectionTrait,
+    key: String,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    if limit == 0 {
+        return Ok(true);
+    }
+    let bucket = Bucket {
+        key,
+        free: limit - 1,
+        refundable: false,
+    };
+    match reserve(db, &spaced(Duration::from_secs(3600)), vec![bucket], now).await {
+        Ok(reservation) => {
+            reservation.failed();
+            Ok(true)
+        }
+        Err(Error::Throttled { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Buckets whose every wait is `interval`, and whose count is forgotten after it.
 fn spaced(interval: Duration) -> ThrottleConfig {
     ThrottleConfig {

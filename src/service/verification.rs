@@ -158,3 +158,10 @@ pub async fn resend_for_address(
     }
     Ok(())
 }
+
+/// Looks at a verification link without using it (the page with the verify button).
+pub async fn check_link(ctx: &AppContext, token: &str, now: DateTime<Utc>) -> Result<String> {
+    super::mailed_tokens::peek(ctx, PURPOSE, token, now)
+        .await
+        .map(|t| t.email)
+}

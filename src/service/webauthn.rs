@@ -375,12 +375,6 @@ pub async fn login_finish(
         }
     };
     reservation.succeeded(&ctx.db, None).await?;
-    if user.disabled_at.is_some() {
-        return Err(Error::forbidden(
-            "account_disabled",
-            "this account has been disabled; contact an administrator",
-        ));
-    }
     refuse_sso_domain(ctx, &user.email).await?;
     let (session, _) = login::establish(
         ctx,
@@ -463,6 +457,15 @@ async fn verify_login(
             webauthn.finish_discoverable_authentication_v2(credential, state, &stored)
         }
     };
+    // A disabled account is refused before its passkey counts as used (and on the record).
+    let user = users::get(ctx, &row.user_id).await?;
+    if user.disabled_at.is_some() {
+        login_refused(ctx, Some(&row), "account_disabled", client, now).await?;
+        return Ok(Err(Error::forbidden(
+            "account_disabled",
+            "this account has been disabled; contact an administrator",
+        )));
+    }
     match check_assertion(ctx, &row, stored, outcome, client, now).await? {
         Ok(()) => {}
         Err((reason, e)) => {
@@ -470,7 +473,6 @@ async fn verify_login(
             return Ok(Err(e));
         }
     }
-    let user = users::get(ctx, &row.user_id).await?;
     Ok(Ok((user, row)))
 }
 
@@ -540,6 +542,12 @@ async fn clone_suspected(
         .detail(json!({ "passkeyId": row.id, "name": row.name, "storedCount": row.sign_count }))
         .record(&ctx.db, now)
         .await?;
+    // One mail an hour per passkey: a double submit (two assertions with one counter) is not
+    // a flood of alarms.
+    let key = format!("clone-mail:{}", row.id);
+    if !throttle::once_per(&ctx.db, key, std::time::Duration::from_secs(3600), now).await? {
+        return Ok(());
+    }
     outbox::queue(
         ctx,
         &ctx.db,

@@ -17,6 +17,8 @@ on_every_backend!(
     an_account_with_an_authenticator_app_still_gives_its_code,
     unknown_addresses_get_the_same_answer_and_no_mail,
     parallel_uses_of_one_link_sign_in_once,
+    an_account_made_before_its_owner_verified_is_claimed_by_the_link,
+    another_browser_cannot_cancel_or_hold_back_a_link,
 );
 
 const SUBJECT: &str = "Your sign-in link";
@@ -107,7 +109,7 @@ async fn a_link_signs_in_the_browser_that_asked_through_its_page(backend: Backen
     // The button signs this browser in and goes on to a URL without the token.
     let pressed = press_the_button(&app, &browser, &token).await;
     assert_eq!(pressed.status(), StatusCode::SEE_OTHER);
-    assert_eq!(pressed.headers()[header::LOCATION], "/");
+    assert_eq!(pressed.headers()[header::LOCATION], "/account/security");
     let signed_in = body(me(&app, &browser).await).await;
     assert_eq!(signed_in["email"], "mia@example.com");
     assert_eq!(signed_in["emailVerified"], true, "{signed_in}");
@@ -245,10 +247,7 @@ async fn an_account_with_an_authenticator_app_still_gives_its_code(backend: Back
     let token = TestApp::token_of(&newest_link(&app).await);
     let pressed = press_the_button(&app, &browser, &token).await;
     assert_eq!(pressed.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        pressed.headers()[header::LOCATION],
-        "/?twoFactorRequired=true"
-    );
+    assert_eq!(pressed.headers()[header::LOCATION], "/sign-in/code");
     // The link is one factor: the session only finishes the login.
     assert_eq!(me(&app, &browser).await.status(), StatusCode::FORBIDDEN);
     let wrong = browser
@@ -360,4 +359,60 @@ async fn parallel_uses_of_one_link_sign_in_once(backend: Backend) {
             .status(),
         StatusCode::OK
     );
+}
+
+async fn an_account_made_before_its_owner_verified_is_claimed_by_the_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Someone signs up with an address that is not theirs, and keeps the session.
+    let squatter = TestApp::browser();
+    let made = squatter
+        .post(app.url("/signup"))
+        .json(&json!({ "email": "owner@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(made.status(), StatusCode::CREATED);
+    assert_eq!(me(&app, &squatter).await.status(), StatusCode::OK);
+    // The address's owner signs in with a link.
+    let owner = TestApp::browser();
+    ask(&app, &owner, "owner@example.com").await;
+    let token = TestApp::token_of(&newest_link(&app).await);
+    assert_eq!(confirm(&app, &owner, &token).await.status(), StatusCode::OK);
+    let mine = body(me(&app, &owner).await).await;
+    assert_eq!(mine["emailVerified"], true);
+    // The squatter's session and password are gone.
+    assert_eq!(me(&app, &squatter).await.status(), StatusCode::UNAUTHORIZED);
+    assert_error(
+        app.login(&TestApp::browser(), "owner@example.com", PASSWORD)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(mine["factors"], json!([]), "{mine}");
+}
+
+async fn another_browser_cannot_cancel_or_hold_back_a_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.verified_user("vic@example.com").await;
+    let victim = TestApp::browser();
+    ask(&app, &victim, "vic@example.com").await;
+    let first = TestApp::token_of(&newest_link(&app).await);
+    // Someone else asks for a link to the same address at once: it is mailed (to the victim)
+    // but bound to their browser, and the victim's link keeps working.
+    let other = TestApp::browser();
+    ask(&app, &other, "vic@example.com").await;
+    assert_eq!(mails_with_subject(&app, SUBJECT).await.len(), 2);
+    assert_eq!(
+        confirm(&app, &victim, &first).await.status(),
+        StatusCode::OK
+    );
+    // The inbox is not flooded: at most five sign-in mails an hour, whoever asks.
+    for _ in 0..6 {
+        ask(&app, &TestApp::browser(), "vic@example.com").await;
+    }
+    assert_eq!(mails_with_subject(&app, SUBJECT).await.len(), 5);
+    app.clock.advance(Duration::from_secs(3601));
+    ask(&app, &victim, "vic@example.com").await;
+    assert_eq!(mails_with_subject(&app, SUBJECT).await.len(), 6);
 }

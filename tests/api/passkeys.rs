@@ -25,6 +25,7 @@ on_every_backend!(
     management_is_the_owners_and_needs_step_up,
     a_throttled_password_does_not_lock_out_passkeys_or_links,
     chromium_registers_signs_in_and_steps_up,
+    a_disabled_account_and_odd_ids_are_refused_on_the_record,
 );
 
 /// An app whose public URL is on a domain name (WebAuthn needs one): `localhost`.
@@ -844,4 +845,99 @@ async fn chromium_registers_signs_in_and_steps_up(backend: Backend) {
         .expect("list");
     assert_eq!(passkeys.len(), 1);
     assert_eq!(passkeys[0].transports, vec!["internal".to_owned()]);
+}
+
+async fn a_disabled_account_and_odd_ids_are_refused_on_the_record(backend: Backend) {
+    let app = spawn(backend).await;
+    app.verified_user("dora@example.com").await;
+    let browser = app.client.clone();
+    step_up(&app, &browser).await;
+    let mut device = authenticator();
+    let view = register(&app, &browser, &mut device, "Key").await;
+    // Ids that are not UUIDs (a NUL byte among them) are unknown, never a server error.
+    for id in ["%00", "not-an-id", "x%00y"] {
+        let response = browser
+            .patch(app.url(&format!("/me/passkeys/{id}")))
+            .json(&json!({ "name": "x" }))
+            .send()
+            .await
+            .expect("request");
+        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+        let response = browser
+            .delete(app.url(&format!("/me/sessions/{id}")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{id}");
+    }
+    let b = TestApp::browser();
+    let (_, start) = login_start(&app, &b, json!({ "email": "dora@example.com" })).await;
+    let assertion = serde_json::to_value(
+        device
+            .do_authentication(origin(&app), request_options(&start))
+            .expect("sign"),
+    )
+    .expect("json");
+    assert_error(
+        finish(&app, &b, "/login/passkey/finish", "\u{0}", &assertion).await,
+        StatusCode::UNAUTHORIZED,
+        "ceremony_invalid",
+    )
+    .await;
+    // A body that is not sent as JSON is refused (no cross-site form can start a login).
+    let text = b
+        .post(app.url("/login/passkey/start"))
+        .header(reqwest::header::CONTENT_TYPE, "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_error(
+        text,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+
+    // A disabled account: refused, on the record, and the passkey is not counted as used.
+    authctl::service::users::disable(
+        &app.ctx,
+        &authctl::service::Actor::cli(),
+        "dora@example.com",
+        app.clock_now(),
+    )
+    .await
+    .expect("disable");
+    let b = TestApp::browser();
+    let (ceremony, start) = login_start(&app, &b, json!({})).await;
+    let mut assertion = serde_json::to_value(
+        device
+            .do_authentication(
+                origin(&app),
+                offering(&start, view["credentialId"].as_str().expect("id")),
+            )
+            .expect("sign"),
+    )
+    .expect("json");
+    let user = authctl::service::users::get_by_email(&app.ctx, "dora@example.com")
+        .await
+        .expect("user");
+    let handle = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(uuid::Uuid::parse_str(&user.id).expect("uuid").as_bytes());
+    assertion["response"]["userHandle"] = json!(handle);
+    assert_error(
+        finish(&app, &b, "/login/passkey/finish", &ceremony, &assertion).await,
+        StatusCode::FORBIDDEN,
+        "account_disabled",
+    )
+    .await;
+    let history = authctl::service::history::list(&app.ctx.db, &user.id, 5)
+        .await
+        .expect("history");
+    assert_eq!(history[0].reason.as_deref(), Some("account_disabled"));
+    assert_eq!(history[0].method, "passkey");
+    let keys = authctl::service::webauthn::list(&app.ctx, &user.id)
+        .await
+        .expect("list");
+    assert!(keys[0].last_used_at.is_none(), "not counted as used");
 }

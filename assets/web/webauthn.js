@@ -1,0 +1,92 @@
+// The one script of the pages: the WebAuthn ceremonies, through the JSON API
+// (docs/passwordless.md). Everything else works without JavaScript.
+"use strict";
+(function () {
+  if (!window.PublicKeyCredential || !PublicKeyCredential.parseRequestOptionsFromJSON) {
+    return; // no passkeys in this browser: the passkey buttons stay hidden
+  }
+  document.querySelectorAll(".passkey-only").forEach((el) => { el.hidden = false; });
+
+  async function call(path, body) {
+    const response = await fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body || {}),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      throw new Error(answer.message || "the request failed (" + response.status + ")");
+    }
+    return answer;
+  }
+
+  function showError(button, error) {
+    const box = button.parentElement.querySelector("[data-passkey-error]");
+    if (box) {
+      box.textContent = error.name === "NotAllowedError"
+        ? "The passkey request was cancelled or timed out."
+        : error.message;
+      box.hidden = false;
+    }
+  }
+
+  async function assertion(startPath, finishPath, body) {
+    const start = await call(startPath, body);
+    const credential = await navigator.credentials.get({
+      publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(start.publicKey),
+    });
+    return call(finishPath, { ceremonyId: start.ceremonyId, credential: credential.toJSON() });
+  }
+
+  function safeNext(next) {
+    return next && next.startsWith("/") && !next.startsWith("//") ? next : "/account/security";
+  }
+
+  document.querySelectorAll("[data-passkey-login]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      try {
+        const email = button.dataset.email;
+        await assertion("/login/passkey/start", "/login/passkey/finish", email ? { email } : {});
+        window.location.assign(safeNext(button.dataset.next));
+      } catch (error) {
+        showError(button, error);
+      }
+    });
+  });
+
+  document.querySelectorAll("[data-passkey-register]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      try {
+        const start = await call("/me/passkeys/register/start");
+        const credential = await navigator.credentials.create({
+          publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(start.publicKey),
+        });
+        const name = document.getElementById("passkey-name");
+        await call("/me/passkeys/register/finish", {
+          ceremonyId: start.ceremonyId,
+          name: name && name.value ? name.value : "Passkey",
+          credential: credential.toJSON(),
+        });
+        window.location.reload();
+      } catch (error) {
+        if (String(error.message).includes("Re-authentication")) {
+          window.location.assign("/account/confirm?then=/account/security");
+          return;
+        }
+        showError(button, error);
+      }
+    });
+  });
+
+  document.querySelectorAll("[data-passkey-confirm]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      try {
+        await assertion("/auth/confirm/passkey/start", "/auth/confirm/passkey/finish");
+        document.getElementById("replay").submit();
+      } catch (error) {
+        showError(button, error);
+      }
+    });
+  });
+})();
