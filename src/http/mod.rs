@@ -24,6 +24,7 @@ pub mod cookies;
 pub mod deletion;
 pub mod error;
 pub mod extract;
+pub mod forward_auth;
 pub mod health;
 pub mod magic_link;
 pub mod me;
@@ -78,6 +79,7 @@ pub fn routes() -> (Router<AppContext>, utoipa::openapi::OpenApi) {
         .routes(routes!(passkeys::login_start))
         .routes(routes!(passkeys::login_finish))
         .routes(routes!(auth::logout))
+        .routes(routes!(forward_auth::verify))
         .routes(routes!(step_up::confirm))
         .routes(routes!(passkeys::confirm_start))
         .routes(routes!(passkeys::confirm_finish))

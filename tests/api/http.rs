@@ -199,6 +199,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/me/passkeys/{id}"),
     ("delete", "/me/passkeys/{id}"),
     ("post", "/logout"),
+    ("get", "/auth/verify"),
     ("post", "/auth/confirm"),
     ("post", "/me/2fa/totp/setup"),
     ("post", "/me/2fa/totp/enable"),

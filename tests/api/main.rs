@@ -12,6 +12,7 @@ mod hardening;
 mod http;
 mod login;
 mod magic_link;
+mod pages;
 mod passkeys;
 mod saml;
 mod sessions;

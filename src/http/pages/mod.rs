@@ -243,11 +243,12 @@ pub fn next_target(config: &Config, raw: Option<&str>) -> String {
     match url::Url::parse(raw) {
         Ok(url)
             if matches!(url.scheme(), "http" | "https")
-                && config
-                    .web
-                    .allowed_redirect_origins
-                    .iter()
-                    .any(|o| o.origin() == url.origin()) =>
+                && (url.origin() == config.public_url.origin()
+                    || config
+                        .web
+                        .allowed_redirect_origins
+                        .iter()
+                        .any(|o| o.origin() == url.origin())) =>
         {
             url.to_string()
         }
