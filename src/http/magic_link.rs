@@ -18,7 +18,7 @@ use super::auth::AuthResponse;
 use super::cookies::{self, MAGIC_LINK};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Client, JsonOrForm};
-use super::page::{self, escape};
+use super::page;
 use super::verification::AcceptedResponse;
 
 #[derive(Deserialize, ToSchema)]
@@ -94,7 +94,7 @@ pub async fn page(
     };
     let row = match checked {
         Ok(row) => row,
-        Err(e) if html => return Ok(refused_page(e)),
+        Err(e) if html => return Ok(refused_page(&ctx, e)),
         Err(e) => return Err(e.into()),
     };
     if !html {
@@ -105,23 +105,18 @@ pub async fn page(
         .into_response());
     }
     let token = query.token.unwrap_or_default();
-    Ok(page::page(
-        StatusCode::OK,
+    Ok(super::pages::links::action_page(
+        &ctx,
         "Sign in",
-        &format!(
-            "<p>Sign in to your account as {}.</p>\
-             <form method=\"post\" action=\"{}/login/magic\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
-             <button type=\"submit\">Sign in</button></form>\
-             <p>Didn't ask for this? Close this page; nothing happens without the button.</p>",
-            escape(&row.email),
-            escape(&ctx.config.public_base()),
-            escape(&token)
-        ),
+        &format!("Sign in to your account as {}.", row.email),
+        "/login/magic",
+        &token,
+        "Sign in",
     ))
 }
 
 /// A refusal as a page: the message, and what to do next.
-fn refused_page(e: Error) -> Response {
+fn refused_page(ctx: &AppContext, e: Error) -> Response {
     let api = ApiError::from(e);
     let next = match api.code {
         "magic_link_other_browser" => {
@@ -130,7 +125,18 @@ fn refused_page(e: Error) -> Response {
         "account_disabled" | "sso_required" => "",
         _ => "Go back to the sign-in page and ask for a new link.",
     };
-    page::refusal(api.status, &api.message, next)
+    let message = super::pages::capitalised(&api.message);
+    let paragraphs: Vec<&str> = [message.as_str(), next]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
+    super::pages::message(
+        ctx,
+        api.status,
+        "This link did not work",
+        &paragraphs,
+        Some(("/sign-in", "Back to sign in")),
+    )
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -166,7 +172,7 @@ pub async fn use_link(
     match (done, form) {
         (Ok(done), false) => Ok(signed_in(&ctx, done)),
         (Err(e), false) => Err(e.into()),
-        (Err(e), true) => Ok(refused_page(e)),
+        (Err(e), true) => Ok(refused_page(&ctx, e)),
         (Ok(done), true) => {
             let target = if done.two_factor_required {
                 "/sign-in/code"

@@ -303,9 +303,9 @@ class Walk:
         if shown.strip() != address:
             raise Failure(f"the methods page says 'as {shown}', not {address}")
         self.fill(page, "#password", password, "the methods page")
-        self.click(page, self.button(page, "Sign in"), "Sign in on the methods page")
         try:
-            page.wait_for_url(lambda url: url_path(url) != "/sign-in/password", timeout=TIMEOUT_MS)
+            with page.expect_navigation(timeout=TIMEOUT_MS):
+                self.click(page, self.button(page, "Sign in"), "Sign in on the methods page")
         except PlaywrightTimeout:
             raise Failure(f"the password step went nowhere\n  {self.describe(page)}") from None
         page.wait_for_load_state("load")
