@@ -16,7 +16,9 @@
     });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) {
-      throw new Error(answer.message || "the request failed (" + response.status + ")");
+      const error = new Error(answer.message || "the request failed (" + response.status + ")");
+      error.code = answer.error;
+      throw error;
     }
     return answer;
   }
@@ -57,6 +59,11 @@
 
   document.querySelectorAll("[data-passkey-register]").forEach((button) => {
     button.addEventListener("click", async () => {
+      // Adding a factor needs a fresh confirmation: the page says whether the window is open.
+      if (button.dataset.confirmed !== "true") {
+        window.location.assign("/account/confirm?then=/account/security");
+        return;
+      }
       try {
         const start = await call("/me/passkeys/register/start");
         const credential = await navigator.credentials.create({
@@ -70,7 +77,7 @@
         });
         window.location.reload();
       } catch (error) {
-        if (String(error.message).includes("Re-authentication")) {
+        if (error.code === "reauthentication_required") {
           window.location.assign("/account/confirm?then=/account/security");
           return;
         }

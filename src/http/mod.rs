@@ -340,17 +340,7 @@ fn cross_site(config: &crate::config::Config, ours: &str, req: &Request) -> Opti
     if safe || cookies::session_token(req.headers(), config).is_none() {
         return None;
     }
-    let fetch_site = req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok());
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    let cross_site = matches!(fetch_site, Some("cross-site") | Some("same-site"))
-        || origin.is_some_and(|o| o.trim_end_matches('/') != ours);
-    cross_site.then(|| {
+    from_another_site(req.headers(), ours).then(|| {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "cross_site_request",
@@ -358,6 +348,20 @@ fn cross_site(config: &crate::config::Config, ours: &str, req: &Request) -> Opti
         )
         .into_response()
     })
+}
+
+/// Whether a browser says this request was sent by another site. Fetch metadata decides when
+/// the browser sends it (every current browser does): `Sec-Fetch-Site: same-origin` is ours even
+/// with `Origin: null`, which browsers send on form posts under `Referrer-Policy: no-referrer`.
+/// Without it, an `Origin` other than ours (`null` included) is another site.
+pub fn from_another_site(headers: &axum::http::HeaderMap, ours: &str) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("cross-site") | Ok("same-site"));
+    }
+    headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|o| o.trim_end_matches('/') != ours)
 }
 
 /// Serves `ctx` on `listener` until `shutdown` completes, then drains open requests. With

@@ -17,13 +17,25 @@ Every run signs up a fresh address (walk-<random>@example.com) and walks:
   2 verify-email       the mailed /verify-email link, its button, "Your address is verified"
   3 sign-in            sign out, then /sign-in: address, Continue, password, Sign in
   4 sessions           a second browser signs in; the first lists both, revokes the other
-  5 totp-enable        "Set up an authenticator app" (confirming with the password), the key,
-                       a code computed here (RFC 6238), ten recovery codes shown once
-  6 totp-sign-in       sign out, password, then a fresh code
-  7 passkey            a CDP virtual authenticator; "Add a passkey" (confirming with a code when
-                       the step-up window is closed), then "Sign in with a passkey"
-  8 forgot-password    the mailed /reset-password link, a new password, sign in with it
-  9 delete             "Delete my account" (confirming with a code), then "Keep my account"
+  5 passkey            a CDP virtual authenticator; "Add a passkey" (data-confirmed="false": its
+                       script goes to /account/confirm first, confirmed with the password as the
+                       account has no TOTP yet; back on the page data-confirmed="true", pressed
+                       again), then sign out and "Sign in with a passkey"
+  6 totp-enable        "Set up an authenticator app", confirmed in place with "Confirm with a
+                       passkey" (the passkey session has not confirmed), the key, a code computed
+                       here (RFC 6238), ten recovery codes shown once
+  7 totp-sign-in       sign out, password; the code that turned TOTP on is refused (used), then a
+                       fresh code
+  8 forgot-password    the mailed /reset-password link, a new password (the old one refused), the
+                       code step with a recovery code ("Lost your phone?"); again: that recovery
+                       code is refused, the next one signs in
+  9 delete             "Delete my account", confirmed in place with "Confirm with a passkey", then
+                       "Keep my account"
+
+A used TOTP code is refused, so a second code needs a new 30-s step: the walk uses an app code
+twice only (turning TOTP on, the sign-in of step 7), so it waits at most once, under 30 s, and only
+when step 7 comes within the step of "Turn on". Every other confirmation is the password, a passkey
+or a recovery code.
 
 Throughout, console errors, uncaught page errors and CSP violations (console messages and a
 `securitypolicyviolation` listener added by an init script) fail the run, as does a page
@@ -95,11 +107,17 @@ def totp_at(secret, step):
 
 
 class Authenticator:
-    """The authenticator app: a code for a step the service has not seen used yet."""
+    """The authenticator app: a code for a step the service has not seen used yet.
+
+    A code typed just before its step ends still counts: the service accepts the step before the
+    current one too (totp-rs's default skew of 1), so there is no waiting at a step's end, only
+    when the current step's code was used already (waits/waited count those)."""
 
     def __init__(self, secret_text):
         self.secret = b32_secret(secret_text)
         self.last_step = None
+        self.waits = 0
+        self.waited = 0.0
 
     def fresh_code(self):
         step = int(time.time()) // 30
@@ -107,10 +125,8 @@ class Authenticator:
             wait = (self.last_step + 1) * 30 - time.time() + 0.5
             print(f"     (waiting {wait:.1f}s for the next 30-s TOTP step: a used code is refused)", flush=True)
             time.sleep(max(wait, 0))
-            step = int(time.time()) // 30
-        # Close to a step's end the code might go stale on the way: take the next one.
-        if 30 - time.time() % 30 < 2:
-            time.sleep(30 - time.time() % 30 + 0.3)
+            self.waits += 1
+            self.waited += max(wait, 0)
             step = int(time.time()) // 30
         self.last_step = step
         return totp_at(self.secret, step)
@@ -166,7 +182,9 @@ class Walk:
         self.allowed = []  # (predicate, why): console errors a step expects, see allow()
         self.allowed_status = set()
         self.notes = []
+        self.last_post = {}  # page → what its last form post sent
         self.page = None  # the page a failure's screenshot shows
+        self.app = None  # the Authenticator, once TOTP is set up
         self.step = "setup"
 
     # Every context gets the CSP listener and the problem collectors.
@@ -196,6 +214,16 @@ class Walk:
             if response.status >= 400 and response.status not in self.allowed_status:
                 self.problem(label, f"{response.request.method} {response.url} answered {response.status}")
 
+        def on_request(request):
+            # What a form post carried: evidence when the service refuses it.
+            if request.method == "POST" and request.resource_type == "document":
+                headers = request.headers
+                self.last_post[page] = (
+                    f"POST {request.url} sent Origin: {headers.get('origin', '(none)')}, "
+                    f"Referer: {headers.get('referer', '(none)')}"
+                )
+
+        page.on("request", on_request)
         page.on("console", on_console)
         page.on("pageerror", lambda error: self.problem(label, f"uncaught page error: {error}"))
         page.on("response", on_response)
@@ -232,6 +260,8 @@ class Walk:
         except PlaywrightError:
             h1 = "(no h1)"
         bits = [f"url {page.url}", f"h1 {h1!r}"]
+        if page in self.last_post:
+            bits.append(f"last form post: {self.last_post[page]}")
         for selector in (".error", ".notice", "main p"):
             try:
                 texts = [t.strip() for t in page.locator(selector).all_inner_texts() if t.strip()]
@@ -256,10 +286,15 @@ class Walk:
 
     def expect_path(self, page, path, what):
         self.page = page
-        try:
-            page.wait_for_url(lambda url: url_path(url) == path, timeout=TIMEOUT_MS)
-        except PlaywrightTimeout:
-            raise Failure(f"{what}: expected to land on {path}\n  {self.describe(page)}") from None
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while True:
+            try:
+                page.wait_for_url(lambda url: url_path(url) == path, timeout=250)
+                break
+            except PlaywrightTimeout:
+                # a refused page (4xx/5xx) will not turn into the expected one: fail at once
+                if time.monotonic() > deadline or any(" answered " in p for p in self.problems):
+                    raise Failure(f"{what}: expected to land on {path}\n  {self.describe(page)}") from None
         page.wait_for_load_state("load")
 
     def click(self, page, selector_or_locator, what):
@@ -311,12 +346,55 @@ class Walk:
         page.wait_for_load_state("load")
         return url_path(page.url)
 
-    def enter_code(self, page, app):
+    def submit(self, page, locator, what):
+        """Clicks a form's button and waits for the page it answers (which may be at the same
+        path, as a refused code is)."""
+        self.page = page
+        try:
+            with page.expect_navigation(timeout=TIMEOUT_MS):
+                self.click(page, locator, what)
+        except PlaywrightTimeout:
+            raise Failure(f"{what} went nowhere\n  {self.describe(page)}") from None
+        page.wait_for_load_state("load")
+
+    def enter_code(self, page, code, what="the code step"):
+        """The code page: a code from the app (a string, or the Authenticator for a fresh one).
+        Returns where it landed."""
         self.expect_path(page, "/sign-in/code", "the password step of an account with 2FA")
         self.expect_heading(page, "Enter your code", "the code page")
-        self.fill(page, "#code", app.fresh_code(), "the code page")
-        self.click(page, self.button(page, "Verify"), "Verify on the code page")
-        self.expect_path(page, "/account/security", "the code step")
+        self.fill(page, "#code", code if isinstance(code, str) else code.fresh_code(), "the code page")
+        self.submit(page, self.button(page, "Verify"), f"Verify on the code page ({what})")
+        return url_path(page.url)
+
+    def enter_recovery_code(self, page, code, what="the recovery code"):
+        """The code page's "Lost your phone? Use a recovery code". Returns where it landed."""
+        self.expect_path(page, "/sign-in/code", "the password step of an account with 2FA")
+        self.expect_heading(page, "Enter your code", "the code page")
+        details = page.locator("details", has=page.locator("#recovery"))
+        if details.locator("summary").inner_text().strip() != "Lost your phone? Use a recovery code":
+            raise Failure(f"the code page has no 'Lost your phone?' section\n  {self.describe(page)}")
+        if not page.locator("#recovery").is_visible():
+            self.click(page, details.locator("summary"), "Lost your phone? Use a recovery code")
+        if page.locator("#recovery").get_attribute("name") != "recovery_code":
+            raise Failure(f"the recovery field is not named recovery_code\n  {self.describe(page)}")
+        self.fill(page, "#recovery", code, "the recovery code field")
+        self.submit(page, self.button(page, "Use the recovery code"), f"Use the recovery code ({what})")
+        return url_path(page.url)
+
+    def confirm_with_passkey(self, page, field, what):
+        """The step-up confirmation shown in place of an action, answered with "Confirm with a
+        passkey" (the page's script runs the ceremony, then re-submits the action). `field` is
+        the form the page must offer as well (#confirm-password or #confirm-code)."""
+        page.wait_for_load_state("load")
+        self.expect_heading(page, "Confirm it's you", what)
+        if page.locator(field).count() == 0:
+            raise Failure(f"{what}: the confirmation page has no {field}\n  {self.describe(page)}")
+        button = page.locator("[data-passkey-confirm]")
+        if button.count() != 1 or not button.is_visible():
+            raise Failure(f"{what}: no visible 'Confirm with a passkey'\n  {self.describe(page)}")
+        before = self.navigations[page]
+        self.click(page, button, f"{what}: Confirm with a passkey")
+        self.wait_navigation_or_error(page, before, f"{what}: Confirm with a passkey")
 
     def confirm_if_asked(self, page, field, value, what):
         """The step-up confirmation page, if the action showed it. Returns whether it did."""
@@ -483,39 +561,9 @@ def run(walk, mailbox):
     context2.close()
     done(t, f"2 sessions listed, {len(password_rows)} 'Password' sign-ins, the other revoked")
 
-    # 5. turn on TOTP
-    t = step("5-totp-enable")
-    walk.goto(page, "/account/security")
-    walk.click(page, walk.button(page, "Set up an authenticator app"), "Set up an authenticator app")
-    asked = walk.confirm_if_asked(page, "#confirm-password", password, "TOTP setup's confirmation")
-    walk.expect_heading(page, "Set up an authenticator app", "the TOTP setup")
-    secret_text = page.locator("[data-totp-secret]").inner_text().strip()
-    if not re.fullmatch(r"[A-Z2-7 =-]{16,}", secret_text):
-        raise Failure(f"the key on the page is {secret_text!r}, not base32")
-    qr_ok = page.locator("main img").first.evaluate("(img) => img.complete && img.naturalWidth > 0")
-    app = Authenticator(secret_text)
-    walk.fill(page, "#code", app.fresh_code(), "the TOTP setup")
-    walk.click(page, walk.button(page, "Turn on"), "Turn on")
-    walk.expect_heading(page, "Two-factor authentication is on", "turning TOTP on")
-    codes = [c.strip() for c in page.locator("[data-shown-once] li").all_inner_texts()]
-    if len(codes) != 10 or len(set(codes)) != 10:
-        raise Failure(f"{len(codes)} recovery codes shown ({codes}), expected 10 distinct ones")
-    if not qr_ok:
-        raise Failure("the QR code image on the setup page did not render")
-    done(t, f"confirm page shown: {asked}, QR image rendered, 10 recovery codes")
-
-    # 6. sign in with the password and a code
-    t = step("6-totp-sign-in")
-    walk.sign_out(page)
-    landed = walk.sign_in_password(page, address, password)
-    walk.enter_code(page, app)
-    walk.expect_heading(page, "Security settings", "signing in with a code")
-    if page.get_by_text("On: signing in with a password").count() == 0:
-        raise Failure(f"the security page does not say two-factor is on\n  {walk.describe(page)}")
-    done(t, f"password step → {landed}, code accepted")
-
-    # 7. a passkey: register, then sign in with it
-    t = step("7-passkey")
+    # 5. a passkey (before TOTP: the step-up confirmation is then the password), then sign in
+    #    with it
+    t = step("5-passkey")
     cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
     authenticator = cdp.send(
@@ -535,29 +583,28 @@ def run(walk, mailbox):
     add = page.locator("[data-passkey-register]")
     if not add.is_visible():
         raise Failure(f"'Add a passkey' is not visible (the script did not unhide it)\n  {walk.describe(page)}")
-    # The script's register/start answers 403 while the step-up window is closed: Chromium logs
-    # that failed fetch as a console error. That is the designed path (the script then sends the
-    # browser to the confirmation page), so exactly that message is let through, and noted.
-    walk.allow(
-        lambda text, url: url.endswith("/me/passkeys/register/start") and "status of 403" in text,
-        "register/start refused while the step-up window is closed",
-    )
+    # Signing in does not open the step-up window: the button says so, and its script sends the
+    # browser to the confirmation page before any ceremony (no refused fetch, no console error).
+    if add.get_attribute("data-confirmed") != "false":
+        raise Failure(f"'Add a passkey' has data-confirmed={add.get_attribute('data-confirmed')!r} "
+                      f"on a session that never confirmed\n  {walk.describe(page)}")
     before = walk.navigations[page]
     walk.click(page, add, "Add a passkey")
     walk.wait_navigation_or_error(page, before, "Add a passkey")
-    stepped = False
-    if url_path(page.url) == "/account/confirm":
-        stepped = True
-        walk.expect_heading(page, "Confirm it's you", "the passkey's confirmation")
-        if not walk.confirm_if_asked(page, "#confirm-code", app.fresh_code, "the passkey's confirmation"):
-            raise Failure("the passkey's confirmation page has no form")
-        walk.expect_path(page, "/account/security", "confirming for the passkey")
-        walk.disallow_all()
-        add = page.locator("[data-passkey-register]")
-        before = walk.navigations[page]
-        walk.click(page, add, "Add a passkey (after confirming)")
-        walk.wait_navigation_or_error(page, before, "Add a passkey (after confirming)")
-    walk.disallow_all()
+    walk.expect_path(page, "/account/confirm", "Add a passkey with the step-up window closed")
+    walk.expect_heading(page, "Confirm it's you", "the passkey's confirmation")
+    if page.locator("[data-passkey-confirm]").count():
+        raise Failure(f"the confirmation page offers a passkey before the account has one\n  {walk.describe(page)}")
+    if not walk.confirm_if_asked(page, "#confirm-password", password, "the passkey's confirmation"):
+        raise Failure("the passkey's confirmation page has no form")
+    walk.expect_path(page, "/account/security", "confirming for the passkey")
+    add = page.locator("[data-passkey-register]")
+    if add.get_attribute("data-confirmed") != "true":
+        raise Failure(f"after confirming, 'Add a passkey' has data-confirmed="
+                      f"{add.get_attribute('data-confirmed')!r}\n  {walk.describe(page)}")
+    before = walk.navigations[page]
+    walk.click(page, add, "Add a passkey (after confirming)")
+    walk.wait_navigation_or_error(page, before, "Add a passkey (after confirming)")
     walk.expect_path(page, "/account/security", "adding the passkey")
     listed = page.locator('section[aria-labelledby="passkeys-h"] ul.items li')
     if listed.count() != 1:
@@ -578,9 +625,51 @@ def run(walk, mailbox):
     if "Passkey" not in methods:
         raise Failure(f"'Recent sign-ins' has no 'Passkey' row: {methods}")
     last_used = page.locator('section[aria-labelledby="passkeys-h"] ul.items li .quiet').first.inner_text()
-    done(t, f"step-up asked first: {stepped}; listed ({last_used.strip()}); passkey sign-in without a code")
+    done(t, f"confirmed with the password first; listed ({last_used.strip()}); passkey sign-in")
 
-    # 8. forgotten password
+    # 6. turn on TOTP, confirming with the passkey (the passkey's session has not confirmed)
+    t = step("6-totp-enable")
+    walk.goto(page, "/account/security")
+    walk.click(page, walk.button(page, "Set up an authenticator app"), "Set up an authenticator app")
+    walk.confirm_with_passkey(page, "#confirm-password", "TOTP setup's confirmation")
+    walk.expect_heading(page, "Set up an authenticator app", "the TOTP setup after the passkey confirmation")
+    secret_text = page.locator("[data-totp-secret]").inner_text().strip()
+    if not re.fullmatch(r"[A-Z2-7 =-]{16,}", secret_text):
+        raise Failure(f"the key on the page is {secret_text!r}, not base32")
+    qr_ok = page.locator("main img").first.evaluate("(img) => img.complete && img.naturalWidth > 0")
+    app = walk.app = Authenticator(secret_text)
+    enable_code = app.fresh_code()
+    walk.fill(page, "#code", enable_code, "the TOTP setup")
+    walk.click(page, walk.button(page, "Turn on"), "Turn on")
+    walk.expect_heading(page, "Two-factor authentication is on", "turning TOTP on")
+    codes = [c.strip() for c in page.locator("[data-shown-once] li").all_inner_texts()]
+    if len(codes) != 10 or len(set(codes)) != 10:
+        raise Failure(f"{len(codes)} recovery codes shown ({codes}), expected 10 distinct ones")
+    if not qr_ok:
+        raise Failure("the QR code image on the setup page did not render")
+    done(t, "confirmed with the passkey, QR image rendered, 10 recovery codes")
+
+    # 7. sign in with the password and a code; the code that turned TOTP on is refused first
+    t = step("7-totp-sign-in")
+    walk.sign_out(page)
+    landed = walk.sign_in_password(page, address, password)
+    walk.allowed_status.add(401)
+    walk.allow(lambda text, url: "status of 401" in text and url_path(url) == "/sign-in/code",
+               "the used code is refused")
+    if walk.enter_code(page, enable_code, "the code that turned TOTP on") != "/sign-in/code":
+        raise Failure(f"the code that turned TOTP on was accepted again\n  {walk.describe(page)}")
+    if "That code is not right" not in " ".join(page.locator(".error").all_inner_texts()):
+        raise Failure(f"the used code was not refused with 'That code is not right'\n  {walk.describe(page)}")
+    walk.disallow_all()
+    # the walk's one wait for a new 30-s step, if the step has not changed since "Turn on"
+    if walk.enter_code(page, app, "a fresh code") != "/account/security":
+        raise Failure(f"a fresh code did not sign in\n  {walk.describe(page)}")
+    walk.expect_heading(page, "Security settings", "signing in with a code")
+    if page.get_by_text("On: signing in with a password").count() == 0:
+        raise Failure(f"the security page does not say two-factor is on\n  {walk.describe(page)}")
+    done(t, f"password step → {landed}, the used code refused, a fresh code accepted")
+
+    # 8. forgotten password; the code step with a recovery code (once only)
     t = step("8-forgot-password")
     walk.sign_out(page)
     walk.goto(page, "/forgot-password")
@@ -602,16 +691,32 @@ def run(walk, mailbox):
     if landed != "/sign-in/password" or "Wrong email or password." not in " ".join(page.locator(".error").all_inner_texts()):
         raise Failure(f"the old password was not refused with 'Wrong email or password.'\n  {walk.describe(page)}")
     walk.disallow_all()
-    landed = walk.sign_in_password(page, address, new_password)
-    walk.enter_code(page, app)
-    walk.expect_heading(page, "Security settings", "signing in with the new password")
-    done(t, f"mail {subject!r}; old password refused; new password + code accepted")
+    walk.sign_in_password(page, address, new_password)
+    if walk.enter_recovery_code(page, codes[0]) != "/account/security":
+        raise Failure(f"the recovery code did not sign in\n  {walk.describe(page)}")
+    walk.expect_heading(page, "Security settings", "signing in with the new password and a recovery code")
+    # a recovery code works once: the same one again is refused, the next one is not
+    walk.sign_out(page)
+    walk.sign_in_password(page, address, new_password)
+    walk.allowed_status.add(401)
+    walk.allow(lambda text, url: "status of 401" in text and url_path(url) == "/sign-in/code",
+               "the used recovery code is refused")
+    if walk.enter_recovery_code(page, codes[0], "the used recovery code") != "/sign-in/code":
+        raise Failure(f"the used recovery code was accepted again\n  {walk.describe(page)}")
+    if "That code is not right" not in " ".join(page.locator(".error").all_inner_texts()):
+        raise Failure(f"the used recovery code was not refused\n  {walk.describe(page)}")
+    walk.disallow_all()
+    if walk.enter_recovery_code(page, codes[1], "the next recovery code") != "/account/security":
+        raise Failure(f"the next recovery code did not sign in\n  {walk.describe(page)}")
+    walk.expect_heading(page, "Security settings", "signing in with the second recovery code")
+    done(t, f"mail {subject!r}; old password refused; new password + recovery code accepted, "
+            "the used recovery code refused, the next one accepted")
 
-    # 9. delete, then keep
+    # 9. delete (confirming with the passkey), then keep
     t = step("9-delete")
     walk.goto(page, "/account/security")
     walk.click(page, walk.button(page, "Delete my account"), "Delete my account")
-    asked = walk.confirm_if_asked(page, "#confirm-code", app.fresh_code, "the deletion's confirmation")
+    walk.confirm_with_passkey(page, "#confirm-code", "the deletion's confirmation")
     walk.expect_path(page, "/account/security", "scheduling the deletion")
     if "Your account is scheduled for deletion." not in walk.notice(page):
         raise Failure(f"no 'scheduled for deletion' notice\n  {walk.describe(page)}")
@@ -625,11 +730,16 @@ def run(walk, mailbox):
         raise Failure(f"no 'will not be deleted' notice\n  {walk.describe(page)}")
     if walk.button(page, "Delete my account").count() != 1:
         raise Failure(f"'Delete my account' is not back\n  {walk.describe(page)}")
-    done(t, f"confirm page shown: {asked}; {due_text!r}; kept")
+    done(t, f"confirmed with the passkey; {due_text!r}; kept")
 
     # the final picture
     walk.step = "final"
     walk.goto(page, "/account/security")
+    walk.expect_heading(page, "Security settings", "the final security page")
+    if page.get_by_text("On: signing in with a password").count() == 0:
+        raise Failure(f"the final security page does not say two-factor is on\n  {walk.describe(page)}")
+    if page.locator('section[aria-labelledby="passkeys-h"] ul.items li').count() != 1:
+        raise Failure(f"the final security page does not list the passkey\n  {walk.describe(page)}")
     page.screenshot(path=str(TARGET / "security-page.png"), full_page=True)
     walk.check_clean()
     context.close()
@@ -665,7 +775,7 @@ def main():
                     message = exc.message if isinstance(exc, PlaywrightError) else str(exc)
                     if isinstance(exc, PlaywrightError) and walk.page is not None:
                         message += "\n  " + walk.describe(walk.page)
-                    if walk.problems and not isinstance(exc, Failure):
+                    if walk.problems and "the browser reported" not in message:
                         message += "\n  the browser also reported:\n  " + "\n  ".join(walk.problems)
                     print(f"FAIL {walk.step}: {message}", flush=True)
                     if shot:
@@ -680,7 +790,8 @@ def main():
         return 1
     for note in walk.notes:
         print(f"note {note}", flush=True)
-    print(f"all steps passed in {time.monotonic() - began:.1f}s; screenshot: {TARGET / 'security-page.png'}")
+    waited = f"{walk.app.waits} wait(s) for a new TOTP step ({walk.app.waited:.1f}s)" if walk.app else "no TOTP"
+    print(f"all steps passed in {time.monotonic() - began:.1f}s, {waited}; screenshot: {TARGET / 'security-page.png'}")
     return 0
 
 

@@ -129,12 +129,18 @@ impl Env {
 
     /// `authctl serve` with extra `AUTHCTL_*` settings.
     pub async fn serve_with(&self, settings: &[(&str, &str)]) -> (Server, String) {
+        self.serve_as(settings, "127.0.0.1").await
+    }
+
+    /// `authctl serve` whose public URL names `host` (`localhost` for WebAuthn, which needs a
+    /// domain name); it listens on 127.0.0.1.
+    pub async fn serve_as(&self, settings: &[(&str, &str)], host: &str) -> (Server, String) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
             .expect("addr")
             .port();
-        let base = format!("http://127.0.0.1:{port}");
+        let base = format!("http://{host}:{port}");
         let child = self
             .std_cmd()
             .args([
@@ -151,9 +157,10 @@ impl Env {
             .expect("start authctl serve");
         let server = Server(child);
         let client = reqwest::Client::new();
+        let local = format!("http://127.0.0.1:{port}");
         for _ in 0..400 {
             if client
-                .get(format!("{base}/readyz"))
+                .get(format!("{local}/readyz"))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success())

@@ -1,5 +1,6 @@
 //! The CLI tests: the built `authctl` binary on a temporary SQLite database.
 mod arguments;
+mod browser;
 mod completions;
 mod deletion;
 mod helpers;

@@ -212,19 +212,11 @@ where
     }
 }
 
-/// Whether a form post comes from this site. Browsers send `Sec-Fetch-Site` or `Origin` with
-/// every form post; a post from another site is refused even without a session (that would be
-/// login CSRF: signing the victim into the attacker's account). Clients that send neither
-/// (scripts) are not browsers and are let through.
+/// Whether a form post comes from this site (see [`super::from_another_site`]). A post from
+/// another site is refused even without a session: that would be login CSRF (signing the victim
+/// into the attacker's account). Clients that send neither header (scripts) are not browsers.
 fn same_origin(headers: &HeaderMap, ours: &str) -> bool {
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if matches!(fetch_site, Some("cross-site") | Some("same-site")) {
-        return false;
-    }
-    headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|o| o.trim_end_matches('/') == ours)
+    !super::from_another_site(headers, ours)
 }
 
 /// Where a browser may be sent after signing in: a plain path on this site, or a URL on an

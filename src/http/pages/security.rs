@@ -135,6 +135,8 @@ struct SecurityPage {
     min_length: usize,
     deletion_due: Option<String>,
     grace: String,
+    /// The step-up window is open (adding a passkey may start at once).
+    confirmed: bool,
 }
 
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -269,6 +271,7 @@ async fn security_page(
             min_length: ctx.config.password.min_length,
             deletion_due: user.deletion_due_at.map(when),
             grace: crate::mail::human(ctx.config.deletion.grace_period),
+            confirmed: confirmed(ctx, auth),
         },
     ))
 }
