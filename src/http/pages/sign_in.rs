@@ -126,11 +126,33 @@ async fn email_step(
         }
     };
     match identities::provider_for_domain(&ctx.db, email.domain()).await {
-        Ok(Some(_)) => return see_other(&sso_start(&email, &form.next)),
+        Ok(Some(_)) => return to_idp(&ctx, &email, &form.next),
         Ok(None) => {}
         Err(e) => return super::refusal(&ctx, e, Some(("/sign-in", "Try again"))),
     }
     methods(&ctx, StatusCode::OK, email.as_str(), &form.next, None)
+}
+
+#[derive(Template)]
+#[template(path = "to_idp.html")]
+struct ToIdp {
+    layout: Layout,
+    url: String,
+    domain: String,
+}
+
+/// On to the domain's IdP. Not a redirect of the form post: the page's `form-action 'self'`
+/// would stop the redirect to the IdP's origin, so a page sends the browser on by itself (and
+/// offers the link).
+fn to_idp(ctx: &AppContext, email: &Email, next: &str) -> Response {
+    render(
+        StatusCode::OK,
+        &ToIdp {
+            layout: Layout::new(&ctx.config),
+            url: sso_start(email, next),
+            domain: email.domain().to_owned(),
+        },
+    )
 }
 
 fn sso_start(email: &Email, next: &str) -> String {
@@ -193,7 +215,7 @@ async fn password(
             code: "sso_required",
             ..
         }) => match Email::parse(&form.email) {
-            Ok(email) => see_other(&sso_start(&email, &form.next)),
+            Ok(email) => to_idp(&ctx, &email, &form.next),
             Err(_) => see_other("/sign-in"),
         },
         Err(e) => {
