@@ -45,8 +45,39 @@
     return next && next.startsWith("/") && !next.startsWith("//") ? next : "/account/security";
   }
 
+  // The browser's autofill: on the sign-in page the address field offers this site's passkeys
+  // (mediation "conditional"); the buttons below abort it before a request of their own.
+  let autofill = null;
+  const field = document.querySelector('input[autocomplete~="webauthn"]');
+  if (field && PublicKeyCredential.isConditionalMediationAvailable) {
+    PublicKeyCredential.isConditionalMediationAvailable().then(async (available) => {
+      if (!available) {
+        return;
+      }
+      try {
+        const start = await call("/login/passkey/start", { conditional: true });
+        autofill = new AbortController();
+        const credential = await navigator.credentials.get({
+          mediation: "conditional",
+          signal: autofill.signal,
+          publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(start.publicKey),
+        });
+        autofill = null;
+        await call("/login/passkey/finish", { ceremonyId: start.ceremonyId, credential: credential.toJSON() });
+        const button = document.querySelector("[data-passkey-login]");
+        window.location.assign(safeNext(button ? button.dataset.next : ""));
+      } catch (error) {
+        // Aborted for a button's request, or refused: the form still works.
+      }
+    });
+  }
+
   document.querySelectorAll("[data-passkey-login]").forEach((button) => {
     button.addEventListener("click", async () => {
+      if (autofill) {
+        autofill.abort();
+        autofill = null;
+      }
       try {
         const email = button.dataset.email;
         await assertion("/login/passkey/start", "/login/passkey/finish", email ? { email } : {});

@@ -20,7 +20,8 @@ Every run signs up a fresh address (walk-<random>@example.com) and walks:
   5 passkey            a CDP virtual authenticator; "Add a passkey" (data-confirmed="false": its
                        script goes to /account/confirm first, confirmed with the password as the
                        account has no TOTP yet; back on the page data-confirmed="true", pressed
-                       again), then sign out and "Sign in with a passkey"
+                       again), then sign out, "Use a passkey" on the methods page, and the
+                       sign-in page's autofill (mediation "conditional")
   6 totp-enable        "Set up an authenticator app", confirmed in place with "Confirm with a
                        passkey" (the passkey session has not confirmed), the key, a code computed
                        here (RFC 6238), ten recovery codes shown once
@@ -393,8 +394,23 @@ class Walk:
         if button.count() != 1 or not button.is_visible():
             raise Failure(f"{what}: no visible 'Confirm with a passkey'\n  {self.describe(page)}")
         before = self.navigations[page]
+        self.touch_passkey()
         self.click(page, button, f"{what}: Confirm with a passkey")
         self.wait_navigation_or_error(page, before, f"{what}: Confirm with a passkey")
+        self.untouch_passkey()
+
+    # The person's touch on the authenticator. Presence is simulated only while they act, so
+    # the sign-in page's autofill request (mediation "conditional") waits, as it does until a
+    # person picks a passkey from the address field's suggestions.
+    presence = None
+
+    def touch_passkey(self):
+        if self.presence:
+            self.presence(True)
+
+    def untouch_passkey(self):
+        if self.presence:
+            self.presence(False)
 
     def confirm_if_asked(self, page, field, value, what):
         """The step-up confirmation page, if the action showed it. Returns whether it did."""
@@ -612,14 +628,33 @@ def run(walk, mailbox):
     held = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
     if len(held) != 1 or not held[0].get("isResidentCredential"):
         raise Failure(f"the virtual authenticator holds {held}")
+    walk.presence = lambda on: cdp.send(
+        "WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": on}
+    )
+    walk.untouch_passkey()
     walk.sign_out(page)
+    # The button on the methods page (which runs no autofill request of its own).
+    walk.fill(page, "#email", address, "the sign-in page")
+    walk.click(page, walk.button(page, "Continue"), "Continue on the sign-in page")
+    walk.expect_heading(page, "Sign in", "the methods page")
     login = page.locator("[data-passkey-login]")
     if not login.is_visible():
-        raise Failure(f"'Sign in with a passkey' is not visible\n  {walk.describe(page)}")
+        raise Failure(f"'Use a passkey' is not visible\n  {walk.describe(page)}")
     before = walk.navigations[page]
-    walk.click(page, login, "Sign in with a passkey")
-    walk.wait_navigation_or_error(page, before, "Sign in with a passkey")
+    walk.touch_passkey()
+    walk.click(page, login, "Use a passkey")
+    walk.wait_navigation_or_error(page, before, "Use a passkey")
+    walk.untouch_passkey()
     walk.expect_path(page, "/account/security", "the passkey sign-in")
+    # The autofill: on the sign-in page the address field offers the passkey; picking it
+    # (the touch) signs in without a button.
+    walk.sign_out(page)
+    before = walk.navigations[page]
+    walk.touch_passkey()
+    page.reload()
+    walk.wait_navigation_or_error(page, before + 1, "the passkey from the address field's autofill")
+    walk.untouch_passkey()
+    walk.expect_path(page, "/account/security", "the autofill passkey sign-in")
     walk.expect_heading(page, "Security settings", "the passkey sign-in")
     methods = [r[3].strip() for r in rows(page, "logins-h") if len(r) >= 5]
     if "Passkey" not in methods:
