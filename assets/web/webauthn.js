@@ -41,8 +41,23 @@
     return call(finishPath, { ceremonyId: start.ceremonyId, credential: credential.toJSON() });
   }
 
+  // Where to go after signing in: the page holds a target the server vetted; this refuses
+  // anything that is not a plain http(s) URL even so (no backslashes, spaces or controls, which
+  // browsers fold into other origins).
   function safeNext(next) {
-    return next && next.startsWith("/") && !next.startsWith("//") ? next : "/account/security";
+    const fallback = "/account/security";
+    if (!next || /[\\\s\u0000-\u001f]/.test(next)) {
+      return fallback;
+    }
+    try {
+      const url = new URL(next, window.location.origin);
+      if (url.protocol !== "https:" && url.protocol !== "http:") {
+        return fallback;
+      }
+      return url.origin === window.location.origin ? url.pathname + url.search + url.hash : url.href;
+    } catch (error) {
+      return fallback;
+    }
   }
 
   // The browser's autofill: on the sign-in page the address field offers this site's passkeys

@@ -167,6 +167,18 @@ pub async fn use_link(
     headers: HeaderMap,
     JsonOrForm((req, form)): JsonOrForm<MagicConfirmRequest>,
 ) -> Result<Response, ApiError> {
+    // The page's button: a post from another site is refused even without a session (login
+    // CSRF), as every page form is.
+    let ours = ctx.config.public_url.origin().ascii_serialization();
+    if form && super::from_another_site(&headers, &ours) {
+        return Ok(super::pages::message(
+            &ctx,
+            StatusCode::FORBIDDEN,
+            "That did not work",
+            &["This form was sent from another site and was refused."],
+            Some(("/sign-in", "Back to sign in")),
+        ));
+    }
     let binding = MAGIC_LINK.read(&headers, &ctx.config);
     let done = magic_link::confirm(&ctx, &req.token, binding, &client, ctx.now()).await;
     match (done, form) {

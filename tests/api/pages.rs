@@ -68,6 +68,13 @@ async fn a_verification_link_opened_by_a_browser_waits_for_its_button(backend: B
     .await;
     assert_eq!(made.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&made), "/account/security");
+    // Until the address is verified the settings page only asks for that.
+    let security = page(&browser, &app.url("/account/security")).await;
+    let html = security.text().await.expect("html");
+    assert!(html.contains("not verified yet"), "{html}");
+    assert!(!html.contains("Where you're signed in"), "{html}");
+    let refused = form(&app, &browser, "/account/sessions/revoke-others", &[]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let mails = mails_with_subject(&app, "Verify your email address").await;
     let link = crate::helpers::link_in(mails.last().expect("mail"), "/verify-email?token=");
     // The browser's GET (and a scanner's) is a page with a button; nothing is verified.
@@ -133,6 +140,20 @@ async fn signing_in_goes_step_by_step_and_returns_to_next(backend: Backend) {
     let browser = TestApp::browser();
     let first = page(&browser, &app.url("/sign-in?next=/account/security")).await;
     assert_eq!(first.status(), StatusCode::OK);
+    // The page's script only ever gets a vetted target (browsers fold `/\` into `//`).
+    for sneaky in [
+        "/%5Cevil.example/",
+        "/%09/evil.example/",
+        "//evil.example",
+        "javascript:alert(1)",
+    ] {
+        let shown = page(&browser, &app.url(&format!("/sign-in?next={sneaky}"))).await;
+        let html = shown.text().await.expect("html");
+        assert!(
+            html.contains("data-next=\"/account/security\""),
+            "{sneaky}: {html}"
+        );
+    }
     // The address step answers the same page for an unknown address.
     let known = form(
         &app,
@@ -244,6 +265,16 @@ async fn forms_from_other_sites_are_refused(backend: Backend) {
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{headers:?}");
         assert!(response.headers().get(header::SET_COOKIE).is_none());
     }
+    // The mailed link's button too.
+    let button = victim
+        .post(app.url("/login/magic"))
+        .header("sec-fetch-site", "cross-site")
+        .header(header::ACCEPT, HTML)
+        .form(&[("token", "x".repeat(43).as_str())])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(button.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         victim
             .get(app.url("/me"))

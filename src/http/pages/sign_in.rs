@@ -82,9 +82,11 @@ async fn email_page(
     MaybeSession(session): MaybeSession,
     ApiQuery(query): ApiQuery<NextQuery>,
 ) -> Response {
-    let next = query.next.or(query.rd).unwrap_or_default();
+    // Only a vetted target reaches the page (its script sends the browser there after a
+    // passkey sign-in).
+    let next = next_target(&ctx.config, query.next.or(query.rd).as_deref());
     if session.is_some() {
-        return see_other(&next_target(&ctx.config, Some(&next)));
+        return see_other(&next);
     }
     render(
         StatusCode::OK,
@@ -119,7 +121,7 @@ async fn email_step(
                     layout: Layout::new(&ctx.config)
                         .with_script()
                         .error(capitalised(&api.message)),
-                    next: form.next,
+                    next: next_target(&ctx.config, Some(&form.next)),
                     email: form.email,
                 },
             );
@@ -180,7 +182,7 @@ fn methods(
         status,
         &MethodsPage {
             layout,
-            next: next.to_owned(),
+            next: next_target(&ctx.config, Some(next)),
             email: email.to_owned(),
         },
     )
