@@ -436,10 +436,10 @@ async fn gate(
     sensitive: Option<(&str, Vec<(String, String)>)>,
 ) -> Result<Authenticated, Response> {
     let auth = settled(ctx, session)?;
-    if let Some((then, fields)) = sensitive {
-        if !confirmed(ctx, &auth) {
-            return Err(confirm_first(ctx, &auth, then, fields, None).await);
-        }
+    if let Some((then, fields)) = sensitive
+        && !confirmed(ctx, &auth)
+    {
+        return Err(confirm_first(ctx, &auth, then, fields, None).await);
     }
     Ok(auth)
 }
