@@ -222,6 +222,16 @@ async fn signing_in_goes_step_by_step_and_returns_to_next(backend: Backend) {
         assert_eq!(done.status(), StatusCode::SEE_OTHER, "{next}");
         assert_eq!(location(&done), expected, "{next}");
     }
+    // Reloading a step's address after its POST is a page again, not an error.
+    for (path, to) in [
+        ("/sign-in/password", "/sign-in"),
+        ("/account/sessions/revoke-others", "/account/security"),
+        ("/verify-email/confirm", "/account/security"),
+    ] {
+        let reloaded = page(&browser, &app.url(path)).await;
+        assert_eq!(reloaded.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(location(&reloaded), to, "{path}");
+    }
     // A signed-in browser that opens the sign-in page goes straight on.
     let b = TestApp::browser();
     form(

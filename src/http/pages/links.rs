@@ -19,9 +19,17 @@ use super::{Layout, PageForm, capitalised, message, refusal, render};
 
 pub fn routes() -> Router<AppContext> {
     Router::new()
-        .route("/verify-email/confirm", post(verify))
-        .route("/confirm-email-change/confirm", post(confirm_change))
+        .route("/verify-email/confirm", post(verify).get(to_security))
+        .route(
+            "/confirm-email-change/confirm",
+            post(confirm_change).get(to_security),
+        )
         .route("/reset-password", get(reset_page).post(reset))
+}
+
+/// A GET of a button's address (a reload after its POST): the settings page.
+async fn to_security() -> Response {
+    super::see_other("/account/security")
 }
 
 #[derive(Template)]

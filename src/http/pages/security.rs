@@ -29,23 +29,59 @@ pub fn routes() -> Router<AppContext> {
     Router::new()
         .route("/account/security", get(page).post(back_to_page))
         .route("/account/confirm", get(confirm_page).post(confirm))
-        .route("/account/sessions/revoke", post(revoke_session))
-        .route("/account/sessions/revoke-others", post(revoke_others))
-        .route("/account/2fa/setup", post(totp_setup))
-        .route("/account/2fa/enable", post(totp_enable))
-        .route("/account/2fa/disable", post(totp_disable))
-        .route("/account/2fa/recovery-codes", post(recovery_codes))
-        .route("/account/passkeys/rename", post(rename_passkey))
-        .route("/account/passkeys/remove", post(remove_passkey))
-        .route("/account/api-keys", post(create_key))
-        .route("/account/api-keys/revoke", post(revoke_key))
-        .route("/account/email", post(change_email))
-        .route("/account/email/cancel", post(cancel_email_change))
-        .route("/account/password", post(change_password))
-        .route("/account/delete", post(delete))
-        .route("/account/delete/cancel", post(cancel_delete))
-        .route("/account/verify/resend", post(resend_verification))
-        .route("/account/sign-out", post(sign_out))
+        .route(
+            "/account/sessions/revoke",
+            post(revoke_session).get(back_to_page_get),
+        )
+        .route(
+            "/account/sessions/revoke-others",
+            post(revoke_others).get(back_to_page_get),
+        )
+        .route("/account/2fa/setup", post(totp_setup).get(back_to_page_get))
+        .route(
+            "/account/2fa/enable",
+            post(totp_enable).get(back_to_page_get),
+        )
+        .route(
+            "/account/2fa/disable",
+            post(totp_disable).get(back_to_page_get),
+        )
+        .route(
+            "/account/2fa/recovery-codes",
+            post(recovery_codes).get(back_to_page_get),
+        )
+        .route(
+            "/account/passkeys/rename",
+            post(rename_passkey).get(back_to_page_get),
+        )
+        .route(
+            "/account/passkeys/remove",
+            post(remove_passkey).get(back_to_page_get),
+        )
+        .route("/account/api-keys", post(create_key).get(back_to_page_get))
+        .route(
+            "/account/api-keys/revoke",
+            post(revoke_key).get(back_to_page_get),
+        )
+        .route("/account/email", post(change_email).get(back_to_page_get))
+        .route(
+            "/account/email/cancel",
+            post(cancel_email_change).get(back_to_page_get),
+        )
+        .route(
+            "/account/password",
+            post(change_password).get(back_to_page_get),
+        )
+        .route("/account/delete", post(delete).get(back_to_page_get))
+        .route(
+            "/account/delete/cancel",
+            post(cancel_delete).get(back_to_page_get),
+        )
+        .route(
+            "/account/verify/resend",
+            post(resend_verification).get(back_to_page_get),
+        )
+        .route("/account/sign-out", post(sign_out).get(back_to_page_get))
 }
 
 /// The account actions that land back on the page say what they did with `?done=`: a fixed
@@ -278,6 +314,12 @@ async fn security_page(
 
 /// A POST to the page itself (a confirmation that carried on to it): show it.
 async fn back_to_page() -> Response {
+    see_other("/account/security")
+}
+
+/// A GET of an action's address (a reload or a bookmark after its POST): the page, not an
+/// error.
+async fn back_to_page_get() -> Response {
     see_other("/account/security")
 }
 

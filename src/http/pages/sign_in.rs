@@ -25,11 +25,16 @@ use super::{
 pub fn routes() -> Router<AppContext> {
     Router::new()
         .route("/sign-in", get(email_page).post(email_step))
-        .route("/sign-in/password", post(password))
+        .route("/sign-in/password", post(password).get(to_sign_in))
         .route("/sign-in/code", get(code_page).post(code))
-        .route("/sign-in/link", post(link))
+        .route("/sign-in/link", post(link).get(to_sign_in))
         .route("/sign-up", get(sign_up_page).post(sign_up))
         .route("/forgot-password", get(forgot_page).post(forgot))
+}
+
+/// A GET of a sign-in step's address (a reload after its POST): back to the first step.
+async fn to_sign_in() -> Response {
+    see_other("/sign-in")
 }
 
 #[derive(Deserialize, Default)]
