@@ -1009,6 +1009,19 @@ impl Config {
         self.public_url.scheme() == "https"
     }
 
+    /// Whether a sign-in may send the browser on to `url` (`?next=`, forward-auth's return URL):
+    /// an http(s) URL on `public_url`'s origin or on one of `web.allowed_redirect_origins`.
+    pub fn may_return_to(&self, url: &Url) -> bool {
+        let origin = url.origin();
+        matches!(url.scheme(), "http" | "https")
+            && (origin == self.public_url.origin()
+                || self
+                    .web
+                    .allowed_redirect_origins
+                    .iter()
+                    .any(|o| o.origin() == origin))
+    }
+
     /// The public URL without a trailing slash, for building links.
     pub fn public_base(&self) -> String {
         self.public_url.as_str().trim_end_matches('/').to_owned()

@@ -93,16 +93,5 @@ fn return_url(ctx: &AppContext, headers: &HeaderMap, rd: Option<&str>) -> Option
     };
     let raw = rd.map(str::to_owned).or_else(forwarded)?;
     let url = url::Url::parse(&raw).ok()?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return None;
-    }
-    let origin = url.origin();
-    let allowed = origin == ctx.config.public_url.origin()
-        || ctx
-            .config
-            .web
-            .allowed_redirect_origins
-            .iter()
-            .any(|o| o.origin() == origin);
-    allowed.then(|| url.to_string())
+    ctx.config.may_return_to(&url).then(|| url.to_string())
 }

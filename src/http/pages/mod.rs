@@ -233,17 +233,7 @@ pub fn next_target(config: &Config, raw: Option<&str>) -> String {
             .unwrap_or_else(|| DEFAULT.into());
     }
     match url::Url::parse(raw) {
-        Ok(url)
-            if matches!(url.scheme(), "http" | "https")
-                && (url.origin() == config.public_url.origin()
-                    || config
-                        .web
-                        .allowed_redirect_origins
-                        .iter()
-                        .any(|o| o.origin() == url.origin())) =>
-        {
-            url.to_string()
-        }
+        Ok(url) if config.may_return_to(&url) => url.to_string(),
         _ => DEFAULT.into(),
     }
 }
