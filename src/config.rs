@@ -51,6 +51,7 @@ pub struct Config {
     pub magic_link: MagicLinkConfig,
     pub webauthn: WebauthnConfig,
     pub web: WebConfig,
+    pub scim: ScimConfig,
     /// Whether this process may create state that is missing: the server key file (only
     /// `serve` and `migrate up` may, not the operator's other commands). Not a key.
     #[serde(skip)]
@@ -90,6 +91,7 @@ impl Default for Config {
             magic_link: MagicLinkConfig::default(),
             webauthn: WebauthnConfig::default(),
             web: WebConfig::default(),
+            scim: ScimConfig::default(),
             create_state: true,
             file: None,
             public_url_set: false,
@@ -432,6 +434,40 @@ impl Default for MagicLinkConfig {
             resend_interval: Duration::from_secs(60),
             ip_limit_per_hour: 20,
             mails_per_account_per_hour: 5,
+        }
+    }
+}
+
+/// What a SCIM `DELETE /Users/{id}` does to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScimOnDelete {
+    /// The account is disabled (its sessions and keys end); an operator may enable it again.
+    Disable,
+    /// The account is scheduled for deletion: the grace period, its mail, then the sweep.
+    ScheduleDeletion,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScimConfig {
+    /// What `DELETE /scim/v2/Users/{id}` does to the account.
+    pub on_delete: ScimOnDelete,
+    /// Requests one SCIM token may make per minute (0: no limit).
+    pub requests_per_minute: u32,
+    /// The most resources one list response holds (a client's `count` is cut to it).
+    pub max_results: u32,
+    /// The largest SCIM request body, in bytes (a PATCH of a large group's members).
+    pub body_limit: usize,
+}
+
+impl Default for ScimConfig {
+    fn default() -> Self {
+        Self {
+            on_delete: ScimOnDelete::Disable,
+            requests_per_minute: 600,
+            max_results: 200,
+            body_limit: 1024 * 1024,
         }
     }
 }
@@ -971,6 +1007,11 @@ impl Config {
         }
         if self.saml.max_response_bytes < 4096 {
             problems.push("saml.max_response_bytes must be at least 4096".into());
+        }
+        if self.scim.max_results == 0 || self.scim.body_limit < 1024 {
+            problems.push(
+                "scim.max_results must be at least 1 and scim.body_limit at least 1024".into(),
+            );
         }
         if self.magic_link.ttl.is_zero() || self.webauthn.ceremony_ttl.is_zero() {
             problems.push("magic_link.ttl and webauthn.ceremony_ttl must be longer than 0s".into());

@@ -175,11 +175,11 @@ pub async fn connect_readers(url: &DatabaseUrl) -> anyhow::Result<Option<Databas
 }
 
 /// A scalar subquery: the roles of the user whose id is `user_id_column`, as JSON array text
-/// (`NULL` or `[]` without roles). Backends spell the aggregate differently.
+/// (`NULL` or `[]` without roles), each role once though several sources gave it. Backends spell the aggregate differently.
 pub fn roles_json_subquery(backend: DatabaseBackend, user_id_column: &str) -> String {
     let aggregate = match backend {
-        DatabaseBackend::Postgres => "json_agg(user_roles.role)::text",
-        _ => "json_group_array(user_roles.role)",
+        DatabaseBackend::Postgres => "json_agg(DISTINCT user_roles.role)::text",
+        _ => "json_group_array(DISTINCT user_roles.role)",
     };
     format!("(SELECT {aggregate} FROM user_roles WHERE user_roles.user_id = {user_id_column})")
 }

@@ -33,6 +33,7 @@ const FLOWS: &[&str] = &[
     "login",
     "magic_link",
     "saml",
+    "scim",
     "signup",
     "step_up",
     "two_factor",

@@ -19,6 +19,7 @@ mod m20261201_000012_saml_trust_idp_mfa;
 mod m20261203_000013_create_service_state;
 mod m20261203_000014_index_audit_actor;
 mod m20261203_000015_create_passkeys;
+mod m20261204_000016_create_scim;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_create_service_state::Migration),
             Box::new(m20261203_000014_index_audit_actor::Migration),
             Box::new(m20261203_000015_create_passkeys::Migration),
+            Box::new(m20261204_000016_create_scim::Migration),
         ]
     }
 }

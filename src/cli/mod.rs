@@ -17,6 +17,7 @@ pub mod migrate;
 pub mod output;
 pub mod passkeys;
 pub mod saml;
+pub mod scim;
 pub mod serve;
 pub mod sessions;
 pub mod shapes;
@@ -100,6 +101,9 @@ pub enum Command {
     /// List and remove users' passkeys.
     #[command(subcommand)]
     Passkeys(passkeys::PasskeysCommand),
+    /// The bearer tokens of SAML providers' SCIM clients.
+    #[command(subcommand)]
+    Scim(scim::ScimCommand),
     /// The mail outbox: deliver queued mail now, or see how much waits.
     #[command(subcommand)]
     Mail(mail::MailCommand),
@@ -252,6 +256,7 @@ impl Cli {
             Command::Verification(cmd) => cmd.run(&ctx, &global).await,
             Command::Apikeys(cmd) => cmd.run(&ctx, &global).await,
             Command::Passkeys(cmd) => cmd.run(&ctx, &global).await,
+            Command::Scim(cmd) => cmd.run(&ctx, &global).await,
             Command::Mail(cmd) => return cmd.run(&ctx, &global).await,
             Command::Deletion(cmd) => cmd.run(&ctx, &global).await,
             Command::Audit(cmd) => cmd.run(&ctx, &global).await,

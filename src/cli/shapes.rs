@@ -235,6 +235,63 @@ impl Listed for ApiKey {
     }
 }
 
+/// A SCIM token, never its secret (`scim tokens list`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimToken {
+    pub id: String,
+    pub provider: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::service::scim::tokens::TokenView> for ScimToken {
+    fn from(t: crate::service::scim::tokens::TokenView) -> Self {
+        Self {
+            id: t.id,
+            provider: t.provider,
+            name: t.name,
+            prefix: t.prefix,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+impl Listed for ScimToken {
+    fn columns() -> Vec<Column> {
+        vec![
+            Column::fixed("id"),
+            Column::fixed("provider"),
+            Column::fixed("prefix"),
+            Column::fixed("last used"),
+            Column::fixed("created").wide(),
+            Column::text("name"),
+        ]
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            self.provider.clone(),
+            self.prefix.clone(),
+            opt_time(self.last_used_at),
+            time(self.created_at),
+            self.name.clone(),
+        ]
+    }
+}
+
+/// `scim tokens create`: the token made, and the file that holds its secret.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimTokenCreated {
+    pub token: ScimToken,
+    pub token_file: std::path::PathBuf,
+}
+
 /// A passkey, never its public key (`passkeys list`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,4 +1,5 @@
-//! The `user_roles` table: a user's roles, each with where it came from (`sso:<provider>`).
+//! The `user_roles` table: a user's roles, each with where it came from (`sso:<provider>`,
+//! `scim:<provider>`); one role may come from several sources.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,6 +9,7 @@ pub struct Model {
     pub user_id: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub role: String,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub source: String,
     pub created_at: DateTimeUtc,
 }

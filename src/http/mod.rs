@@ -33,6 +33,7 @@ pub mod page;
 pub mod pages;
 pub mod passkeys;
 pub mod saml;
+pub mod scim;
 pub mod sessions;
 pub mod step_up;
 pub mod two_factor;
@@ -225,6 +226,7 @@ fn router_with(ctx: AppContext, counters: metrics::Counters) -> Router {
     ));
     routes
         .merge(pages::routes())
+        .merge(scim::routes(&ctx))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(ctx.config.http.body_limit))

@@ -24,6 +24,8 @@ pub enum Actor {
     Anonymous,
     /// `authctl serve`'s own schedule.
     System,
+    /// The SCIM client of a SAML provider (by the provider's name).
+    Scim(String),
 }
 
 impl Actor {
@@ -48,6 +50,7 @@ impl Actor {
             Self::Cli(name) => format!("cli:{name}"),
             Self::Anonymous => "anonymous".into(),
             Self::System => "system".into(),
+            Self::Scim(provider) => format!("scim:{provider}"),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod passkeys;
 pub mod roles;
 pub mod saml;
+pub mod scim;
 pub mod service_state;
 pub mod sessions;
 pub mod signup;

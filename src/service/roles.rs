@@ -16,6 +16,7 @@ pub async fn roles_of(db: &impl ConnectionTrait, user_id: &str) -> Result<Vec<St
         .map(|r| r.role)
         .collect();
     roles.sort();
+    roles.dedup();
     Ok(roles)
 }
 
@@ -42,8 +43,8 @@ pub async fn roles_of_many(
     Ok(out)
 }
 
-/// Replaces the roles `source` gave the user with `roles` (a role the user already has from
-/// another source stays with that source).
+/// Replaces the roles `source` gave the user with `roles` (`roles` without duplicates); what
+/// other sources gave stays.
 pub async fn replace_from_source(
     txn: &impl ConnectionTrait,
     user_id: &str,
@@ -57,20 +58,14 @@ pub async fn replace_from_source(
         .exec(txn)
         .await?;
     for role in roles {
-        let exists = user_role::Entity::find_by_id((user_id.to_owned(), role.clone()))
-            .one(txn)
-            .await?
-            .is_some();
-        if !exists {
-            user_role::Entity::insert(user_role::ActiveModel {
-                user_id: Set(user_id.to_owned()),
-                role: Set(role.clone()),
-                source: Set(source.to_owned()),
-                created_at: Set(now),
-            })
-            .exec_without_returning(txn)
-            .await?;
-        }
+        user_role::Entity::insert(user_role::ActiveModel {
+            user_id: Set(user_id.to_owned()),
+            role: Set(role.clone()),
+            source: Set(source.to_owned()),
+            created_at: Set(now),
+        })
+        .exec_without_returning(txn)
+        .await?;
     }
     Ok(())
 }

@@ -364,6 +364,28 @@ pub async fn within_hourly(
     }
 }
 
+/// Up to `limit` requests per minute under `key` (e.g. one SCIM token); the one past it is
+/// `Throttled` with the wait. One atomic statement decides, on every replica. `0`: no limit.
+pub async fn per_minute(
+    db: &impl ConnectionTrait,
+    key: String,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if limit == 0 {
+        return Ok(());
+    }
+    let bucket = Bucket {
+        key,
+        free: limit - 1,
+        refundable: false,
+    };
+    reserve(db, &spaced(Duration::from_secs(60)), vec![bucket], now)
+        .await?
+        .failed();
+    Ok(())
+}
+
 /// Buckets whose every wait is `interval`, and whose count is forgotten after it.
 fn spaced(interval: Duration) -> ThrottleConfig {
     ThrottleConfig {

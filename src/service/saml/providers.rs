@@ -212,6 +212,21 @@ pub(crate) fn group_roles_of(p: &saml_provider::Model) -> Vec<GroupRole> {
     serde_json::from_str(&p.group_roles).unwrap_or_default()
 }
 
+/// The roles a member of `groups` gets from this provider: what its `--map-group` rules map
+/// those groups to, plus its default role; sorted, each once. SAML assertions and SCIM groups
+/// both go through here.
+pub fn roles_for_groups(p: &saml_provider::Model, groups: &[String]) -> Vec<String> {
+    let mut roles: Vec<String> = group_roles_of(p)
+        .into_iter()
+        .filter(|m| groups.iter().any(|g| g == &m.group))
+        .map(|m| m.role)
+        .chain(p.default_role.clone())
+        .collect();
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
 fn encode_certificates(certs: &[Vec<u8>]) -> String {
     json!(certs.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>()).to_string()
 }

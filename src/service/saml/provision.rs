@@ -7,10 +7,10 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Transacti
 use serde_json::json;
 
 use super::acs::Fail;
-use super::providers::{LinkPolicy, group_roles_of};
+use super::providers::LinkPolicy;
 use crate::context::AppContext;
 use crate::domain::Email;
-use crate::entity::{saml_provider, sso_identity, user};
+use crate::entity::{saml_provider, scim_user, sso_identity, user};
 use crate::error::{Error, Result};
 use crate::service::users::{self, NewUser};
 use crate::service::{Actor, ClientInfo, audit};
@@ -74,7 +74,18 @@ pub(super) async fn resolve_user(
         Some(user) => {
             refuse_disabled(&user)?;
             let policy = LinkPolicy::parse(&provider.link_policy).unwrap_or(LinkPolicy::None);
-            if policy != LinkPolicy::VerifiedEmail || user.email_verified_at.is_none() {
+            // An account this provider's SCIM client keeps is the provider's own: it links
+            // whatever the policy (its userName may differ from the NameID the IdP sends).
+            let provisioned = scim_user::Entity::find()
+                .filter(scim_user::Column::ProviderId.eq(provider.id.as_str()))
+                .filter(scim_user::Column::UserId.eq(user.id.as_str()))
+                .filter(scim_user::Column::DeletedAt.is_null())
+                .one(&txn)
+                .await?
+                .is_some();
+            let linkable = provisioned
+                || (policy == LinkPolicy::VerifiedEmail && user.email_verified_at.is_some());
+            if !linkable {
                 return Err(Fail::Refused {
                     reason: "account_exists_not_linked",
                     user_id: Some(user.id),
@@ -125,14 +136,7 @@ pub(super) async fn set_roles(
     groups: &[String],
     now: DateTime<Utc>,
 ) -> Result<Vec<String>> {
-    let mut roles: Vec<String> = group_roles_of(provider)
-        .into_iter()
-        .filter(|m| groups.iter().any(|g| g == &m.group))
-        .map(|m| m.role)
-        .chain(provider.default_role.clone())
-        .collect();
-    roles.sort();
-    roles.dedup();
+    let roles = super::providers::roles_for_groups(provider, groups);
     let source = super::role_source(&provider.name);
     let txn = ctx.db.begin().await?;
     crate::service::roles::replace_from_source(&txn, user_id, &source, &roles, now).await?;
