@@ -15,6 +15,7 @@ mod magic_link;
 mod pages;
 mod passkeys;
 mod saml;
+mod scim;
 mod sessions;
 mod signup;
 mod smtp;

@@ -12,18 +12,18 @@ use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, body};
 use crate::idp::{self, Idp, KeyKind};
 use crate::on_every_backend;
 
-const ACME: &str = "https://idp.acme.test";
+pub(crate) const ACME: &str = "https://idp.acme.test";
 
-struct Provider<'a> {
-    name: &'a str,
-    domains: &'a [&'a str],
-    email_attribute: Option<&'a str>,
-    name_attribute: Option<&'a str>,
-    groups_attribute: Option<&'a str>,
-    map: &'a [(&'a str, &'a str)],
-    default_role: Option<&'a str>,
-    link: LinkPolicy,
-    mfa_contexts: &'a [&'a str],
+pub(crate) struct Provider<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) domains: &'a [&'a str],
+    pub(crate) email_attribute: Option<&'a str>,
+    pub(crate) name_attribute: Option<&'a str>,
+    pub(crate) groups_attribute: Option<&'a str>,
+    pub(crate) map: &'a [(&'a str, &'a str)],
+    pub(crate) default_role: Option<&'a str>,
+    pub(crate) link: LinkPolicy,
+    pub(crate) mfa_contexts: &'a [&'a str],
 }
 
 impl Default for Provider<'_> {
@@ -42,7 +42,7 @@ impl Default for Provider<'_> {
     }
 }
 
-async fn register(app: &TestApp, idp: &Idp, p: Provider<'_>) {
+pub(crate) async fn register(app: &TestApp, idp: &Idp, p: Provider<'_>) {
     let new = NewProvider {
         name: p.name.into(),
         metadata: saml::parse_metadata(&idp.metadata()).expect("metadata"),
@@ -68,8 +68,8 @@ async fn register(app: &TestApp, idp: &Idp, p: Provider<'_>) {
 }
 
 /// One login in progress: the browser that started it and the AuthnRequest's ID.
-struct Login {
-    browser: reqwest::Client,
+pub(crate) struct Login {
+    pub(crate) browser: reqwest::Client,
     provider: String,
     request_id: String,
 }
@@ -83,7 +83,7 @@ async fn start(app: &TestApp, browser: &reqwest::Client, query: &str) -> reqwest
 }
 
 /// Starts a login in a new browser for `email`'s provider.
-async fn begin(app: &TestApp, email: &str, provider: &str) -> Login {
+pub(crate) async fn begin(app: &TestApp, email: &str, provider: &str) -> Login {
     begin_in(app, TestApp::browser(), email, provider).await
 }
 
@@ -105,7 +105,7 @@ async fn begin_in(app: &TestApp, browser: reqwest::Client, email: &str, provider
 
 impl Login {
     /// idp.py's inputs for a correct Response to this request, before `extra` overrides.
-    fn fields(&self, app: &TestApp, name_id: &str, extra: Value) -> Value {
+    pub(crate) fn fields(&self, app: &TestApp, name_id: &str, extra: Value) -> Value {
         let acs = app.url(&format!("/saml/{}/acs", self.provider));
         let mut fields = json!({
             "destination": acs,
@@ -121,7 +121,7 @@ impl Login {
         fields
     }
 
-    async fn post(&self, app: &TestApp, saml_response: &str) -> reqwest::Response {
+    pub(crate) async fn post(&self, app: &TestApp, saml_response: &str) -> reqwest::Response {
         self.post_with(app, &[("SAMLResponse", saml_response)])
             .await
     }
@@ -136,7 +136,7 @@ impl Login {
     }
 }
 
-async fn me(app: &TestApp, browser: &reqwest::Client) -> Value {
+pub(crate) async fn me(app: &TestApp, browser: &reqwest::Client) -> Value {
     let response = browser.get(app.url("/me")).send().await.expect("request");
     assert_eq!(response.status(), StatusCode::OK);
     body(response).await

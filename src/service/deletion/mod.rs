@@ -101,6 +101,16 @@ pub const PLAN: &[Rule] = &[
         policy: Policy::Cascade,
     },
     Rule {
+        table: "scim_users",
+        column: "user_id",
+        policy: Policy::Cascade,
+    },
+    Rule {
+        table: "scim_group_members",
+        column: "user_id",
+        policy: Policy::Cascade,
+    },
+    Rule {
         table: "audit_log",
         column: "user_id",
         policy: Policy::Anonymize,

@@ -477,7 +477,9 @@ fn clean_single(attr: &Attr, value: &Value, label: &str) -> Result<Option<Value>
         Kind::Complex => {
             let Some(object) = value.as_object() else {
                 // A manager given as its id alone (Entra ID sends this).
-                if let (Value::String(id), Some(_)) = (value, find(attr.subs, "value")) {
+                if let (Value::String(id), Some(_), false) =
+                    (value, find(attr.subs, "value"), attr.multi)
+                {
                     return Ok(Some(json!({ "value": id })));
                 }
                 return Err(ScimError::invalid_value(format!(
