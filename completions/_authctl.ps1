@@ -39,6 +39,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('verification', 'verification', [CompletionResultType]::ParameterValue, 'Email verification')
             [CompletionResult]::new('apikeys', 'apikeys', [CompletionResultType]::ParameterValue, 'List and revoke users'' API keys')
             [CompletionResult]::new('passkeys', 'passkeys', [CompletionResultType]::ParameterValue, 'List and remove users'' passkeys')
+            [CompletionResult]::new('scim', 'scim', [CompletionResultType]::ParameterValue, 'The bearer tokens of SAML providers'' SCIM clients')
             [CompletionResult]::new('mail', 'mail', [CompletionResultType]::ParameterValue, 'The mail outbox: deliver queued mail now, or see how much waits')
             [CompletionResult]::new('deletion', 'deletion', [CompletionResultType]::ParameterValue, 'Scheduled account deletions and the hard-delete sweep')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read the audit log')
@@ -538,6 +539,128 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
         'authctl;passkeys;help;help' {
             break
         }
+        'authctl;scim' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)')
+            [CompletionResult]::new('--no-headers', '--no-headers', [CompletionResultType]::ParameterName, 'Print tables without their header line')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('tokens', 'tokens', [CompletionResultType]::ParameterValue, 'Make, list and revoke the bearer tokens a provider''s IdP provisions users with')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authctl;scim;tokens' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)')
+            [CompletionResult]::new('--no-headers', '--no-headers', [CompletionResultType]::ParameterName, 'Print tables without their header line')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Make a token for a provider''s SCIM client. The token is written to a new file (mode 600), never to stdout: paste it into the IdP, then delete the file')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List SCIM tokens (never the secrets), newest first')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke a SCIM token by id; its next request gets 401')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authctl;scim;tokens;create' {
+            [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'The SAML provider whose users and groups the token may change')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'A label for the token')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Where to write the token (the file must not exist yet)')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)')
+            [CompletionResult]::new('--no-headers', '--no-headers', [CompletionResultType]::ParameterName, 'Print tables without their header line')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;scim;tokens;list' {
+            [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'Only this provider''s tokens')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)')
+            [CompletionResult]::new('--no-headers', '--no-headers', [CompletionResultType]::ParameterName, 'Print tables without their header line')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;scim;tokens;revoke' {
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)')
+            [CompletionResult]::new('--no-headers', '--no-headers', [CompletionResultType]::ParameterName, 'Print tables without their header line')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before destructive actions (required when stdin is not a terminal)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'authctl;scim;tokens;help' {
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Make a token for a provider''s SCIM client. The token is written to a new file (mode 600), never to stdout: paste it into the IdP, then delete the file')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List SCIM tokens (never the secrets), newest first')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke a SCIM token by id; its next request gets 401')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authctl;scim;tokens;help;create' {
+            break
+        }
+        'authctl;scim;tokens;help;list' {
+            break
+        }
+        'authctl;scim;tokens;help;revoke' {
+            break
+        }
+        'authctl;scim;tokens;help;help' {
+            break
+        }
+        'authctl;scim;help' {
+            [CompletionResult]::new('tokens', 'tokens', [CompletionResultType]::ParameterValue, 'Make, list and revoke the bearer tokens a provider''s IdP provisions users with')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'authctl;scim;help;tokens' {
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Make a token for a provider''s SCIM client. The token is written to a new file (mode 600), never to stdout: paste it into the IdP, then delete the file')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List SCIM tokens (never the secrets), newest first')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke a SCIM token by id; its next request gets 401')
+            break
+        }
+        'authctl;scim;help;tokens;create' {
+            break
+        }
+        'authctl;scim;help;tokens;list' {
+            break
+        }
+        'authctl;scim;help;tokens;revoke' {
+            break
+        }
+        'authctl;scim;help;help' {
+            break
+        }
         'authctl;mail' {
             [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)')
@@ -962,6 +1085,7 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             [CompletionResult]::new('verification', 'verification', [CompletionResultType]::ParameterValue, 'Email verification')
             [CompletionResult]::new('apikeys', 'apikeys', [CompletionResultType]::ParameterValue, 'List and revoke users'' API keys')
             [CompletionResult]::new('passkeys', 'passkeys', [CompletionResultType]::ParameterValue, 'List and remove users'' passkeys')
+            [CompletionResult]::new('scim', 'scim', [CompletionResultType]::ParameterValue, 'The bearer tokens of SAML providers'' SCIM clients')
             [CompletionResult]::new('mail', 'mail', [CompletionResultType]::ParameterValue, 'The mail outbox: deliver queued mail now, or see how much waits')
             [CompletionResult]::new('deletion', 'deletion', [CompletionResultType]::ParameterValue, 'Scheduled account deletions and the hard-delete sweep')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Read the audit log')
@@ -1058,6 +1182,25 @@ Register-ArgumentCompleter -Native -CommandName 'authctl' -ScriptBlock {
             break
         }
         'authctl;help;passkeys;remove' {
+            break
+        }
+        'authctl;help;scim' {
+            [CompletionResult]::new('tokens', 'tokens', [CompletionResultType]::ParameterValue, 'Make, list and revoke the bearer tokens a provider''s IdP provisions users with')
+            break
+        }
+        'authctl;help;scim;tokens' {
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Make a token for a provider''s SCIM client. The token is written to a new file (mode 600), never to stdout: paste it into the IdP, then delete the file')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List SCIM tokens (never the secrets), newest first')
+            [CompletionResult]::new('revoke', 'revoke', [CompletionResultType]::ParameterValue, 'Revoke a SCIM token by id; its next request gets 401')
+            break
+        }
+        'authctl;help;scim;tokens;create' {
+            break
+        }
+        'authctl;help;scim;tokens;list' {
+            break
+        }
+        'authctl;help;scim;tokens;revoke' {
             break
         }
         'authctl;help;mail' {

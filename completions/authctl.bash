@@ -43,6 +43,9 @@ _authctl() {
             authctl,saml)
                 cmd="authctl__subcmd__saml"
                 ;;
+            authctl,scim)
+                cmd="authctl__subcmd__scim"
+                ;;
             authctl,serve)
                 cmd="authctl__subcmd__serve"
                 ;;
@@ -151,6 +154,9 @@ _authctl() {
             authctl__subcmd__help,saml)
                 cmd="authctl__subcmd__help__subcmd__saml"
                 ;;
+            authctl__subcmd__help,scim)
+                cmd="authctl__subcmd__help__subcmd__scim"
+                ;;
             authctl__subcmd__help,serve)
                 cmd="authctl__subcmd__help__subcmd__serve"
                 ;;
@@ -225,6 +231,18 @@ _authctl() {
                 ;;
             authctl__subcmd__help__subcmd__saml,update)
                 cmd="authctl__subcmd__help__subcmd__saml__subcmd__update"
+                ;;
+            authctl__subcmd__help__subcmd__scim,tokens)
+                cmd="authctl__subcmd__help__subcmd__scim__subcmd__tokens"
+                ;;
+            authctl__subcmd__help__subcmd__scim__subcmd__tokens,create)
+                cmd="authctl__subcmd__help__subcmd__scim__subcmd__tokens__subcmd__create"
+                ;;
+            authctl__subcmd__help__subcmd__scim__subcmd__tokens,list)
+                cmd="authctl__subcmd__help__subcmd__scim__subcmd__tokens__subcmd__list"
+                ;;
+            authctl__subcmd__help__subcmd__scim__subcmd__tokens,revoke)
+                cmd="authctl__subcmd__help__subcmd__scim__subcmd__tokens__subcmd__revoke"
                 ;;
             authctl__subcmd__help__subcmd__sessions,list)
                 cmd="authctl__subcmd__help__subcmd__sessions__subcmd__list"
@@ -355,6 +373,51 @@ _authctl() {
             authctl__subcmd__saml__subcmd__help,update)
                 cmd="authctl__subcmd__saml__subcmd__help__subcmd__update"
                 ;;
+            authctl__subcmd__scim,help)
+                cmd="authctl__subcmd__scim__subcmd__help"
+                ;;
+            authctl__subcmd__scim,tokens)
+                cmd="authctl__subcmd__scim__subcmd__tokens"
+                ;;
+            authctl__subcmd__scim__subcmd__help,help)
+                cmd="authctl__subcmd__scim__subcmd__help__subcmd__help"
+                ;;
+            authctl__subcmd__scim__subcmd__help,tokens)
+                cmd="authctl__subcmd__scim__subcmd__help__subcmd__tokens"
+                ;;
+            authctl__subcmd__scim__subcmd__help__subcmd__tokens,create)
+                cmd="authctl__subcmd__scim__subcmd__help__subcmd__tokens__subcmd__create"
+                ;;
+            authctl__subcmd__scim__subcmd__help__subcmd__tokens,list)
+                cmd="authctl__subcmd__scim__subcmd__help__subcmd__tokens__subcmd__list"
+                ;;
+            authctl__subcmd__scim__subcmd__help__subcmd__tokens,revoke)
+                cmd="authctl__subcmd__scim__subcmd__help__subcmd__tokens__subcmd__revoke"
+                ;;
+            authctl__subcmd__scim__subcmd__tokens,create)
+                cmd="authctl__subcmd__scim__subcmd__tokens__subcmd__create"
+                ;;
+            authctl__subcmd__scim__subcmd__tokens,help)
+                cmd="authctl__subcmd__scim__subcmd__tokens__subcmd__help"
+                ;;
+            authctl__subcmd__scim__subcmd__tokens,list)
+                cmd="authctl__subcmd__scim__subcmd__tokens__subcmd__list"
+                ;;
+            authctl__subcmd__scim__subcmd__tokens,revoke)
+                cmd="authctl__subcmd__scim__subcmd__tokens__subcmd__revoke"
+                ;;
+            authctl__subcmd__scim__subcmd__tokens__subcmd__help,create)
+                cmd="authctl__subcmd__scim__subcmd__tokens__subcmd__help__subcmd__create"
+                ;;
+            authctl__subcmd__scim__subcmd__tokens__subcmd__help,help)
+                cmd="authctl__subcmd__scim__subcmd__tokens__subcmd__help__subcmd__help"
+                ;;
+            authctl__subcmd__scim__subcmd__tokens__subcmd__help,list)
+                cmd="authctl__subcmd__scim__subcmd__tokens__subcmd__help__subcmd__list"
+                ;;
+            authctl__subcmd__scim__subcmd__tokens__subcmd__help,revoke)
+                cmd="authctl__subcmd__scim__subcmd__tokens__subcmd__help__subcmd__revoke"
+                ;;
             authctl__subcmd__sessions,help)
                 cmd="authctl__subcmd__sessions__subcmd__help"
                 ;;
@@ -446,7 +509,7 @@ _authctl() {
 
     case "${cmd}" in
         authctl)
-            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version serve migrate users sessions verification apikeys passkeys mail deletion audit saml completions status help"
+            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version serve migrate users sessions verification apikeys passkeys scim mail deletion audit saml completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1080,7 +1143,7 @@ _authctl() {
             return 0
             ;;
         authctl__subcmd__help)
-            opts="serve migrate users sessions verification apikeys passkeys mail deletion audit saml completions status help"
+            opts="serve migrate users sessions verification apikeys passkeys scim mail deletion audit saml completions status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1488,6 +1551,76 @@ _authctl() {
         authctl__subcmd__help__subcmd__saml__subcmd__update)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__scim)
+            opts="tokens"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__scim__subcmd__tokens)
+            opts="create list revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__scim__subcmd__tokens__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__scim__subcmd__tokens__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__help__subcmd__scim__subcmd__tokens__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2556,6 +2689,326 @@ _authctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim)
+            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version tokens help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__help)
+            opts="tokens help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__help__subcmd__tokens)
+            opts="create list revoke"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__help__subcmd__tokens__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__help__subcmd__tokens__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__help__subcmd__tokens__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__tokens)
+            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__tokens__subcmd__create)
+            opts="-o -y -h -V --provider --name --token-file --database-url --config --output --no-headers --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --provider)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__tokens__subcmd__help)
+            opts="create list revoke help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__tokens__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__tokens__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__tokens__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__tokens__subcmd__help__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__tokens__subcmd__list)
+            opts="-o -y -h -V --provider --database-url --config --output --no-headers --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --provider)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        authctl__subcmd__scim__subcmd__tokens__subcmd__revoke)
+            opts="-o -y -h -V --database-url --config --output --no-headers --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --database-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -36,6 +36,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand verification 'Email verification'
             cand apikeys 'List and revoke users'' API keys'
             cand passkeys 'List and remove users'' passkeys'
+            cand scim 'The bearer tokens of SAML providers'' SCIM clients'
             cand mail 'The mail outbox: deliver queued mail now, or see how much waits'
             cand deletion 'Scheduled account deletions and the hard-delete sweep'
             cand audit 'Read the audit log'
@@ -481,6 +482,112 @@ set edit:completion:arg-completer[authctl] = {|@words|
         }
         &'authctl;passkeys;help;help'= {
         }
+        &'authctl;scim'= {
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
+            cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --no-headers 'Print tables without their header line'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand tokens 'Make, list and revoke the bearer tokens a provider''s IdP provisions users with'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;scim;tokens'= {
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
+            cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --no-headers 'Print tables without their header line'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand create 'Make a token for a provider''s SCIM client. The token is written to a new file (mode 600), never to stdout: paste it into the IdP, then delete the file'
+            cand list 'List SCIM tokens (never the secrets), newest first'
+            cand revoke 'Revoke a SCIM token by id; its next request gets 401'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;scim;tokens;create'= {
+            cand --provider 'The SAML provider whose users and groups the token may change'
+            cand --name 'A label for the token'
+            cand --token-file 'Where to write the token (the file must not exist yet)'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
+            cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --no-headers 'Print tables without their header line'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;scim;tokens;list'= {
+            cand --provider 'Only this provider''s tokens'
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
+            cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --no-headers 'Print tables without their header line'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;scim;tokens;revoke'= {
+            cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
+            cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
+            cand -o 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --output 'Output format: a table, the table with extra columns, or JSON (docs/cli-json.md)'
+            cand --no-headers 'Print tables without their header line'
+            cand -y 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand --yes 'Do not ask before destructive actions (required when stdin is not a terminal)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'authctl;scim;tokens;help'= {
+            cand create 'Make a token for a provider''s SCIM client. The token is written to a new file (mode 600), never to stdout: paste it into the IdP, then delete the file'
+            cand list 'List SCIM tokens (never the secrets), newest first'
+            cand revoke 'Revoke a SCIM token by id; its next request gets 401'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;scim;tokens;help;create'= {
+        }
+        &'authctl;scim;tokens;help;list'= {
+        }
+        &'authctl;scim;tokens;help;revoke'= {
+        }
+        &'authctl;scim;tokens;help;help'= {
+        }
+        &'authctl;scim;help'= {
+            cand tokens 'Make, list and revoke the bearer tokens a provider''s IdP provisions users with'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'authctl;scim;help;tokens'= {
+            cand create 'Make a token for a provider''s SCIM client. The token is written to a new file (mode 600), never to stdout: paste it into the IdP, then delete the file'
+            cand list 'List SCIM tokens (never the secrets), newest first'
+            cand revoke 'Revoke a SCIM token by id; its next request gets 401'
+        }
+        &'authctl;scim;help;tokens;create'= {
+        }
+        &'authctl;scim;help;tokens;list'= {
+        }
+        &'authctl;scim;help;tokens;revoke'= {
+        }
+        &'authctl;scim;help;help'= {
+        }
         &'authctl;mail'= {
             cand --database-url 'Database URL: sqlite://PATH (relative to state_dir) or postgres://user:pass@host/db'
             cand --config 'A TOML configuration file (default: ~/.config/authctl/authctl.toml, then /etc/authctl/authctl.toml, the first that exists)'
@@ -863,6 +970,7 @@ set edit:completion:arg-completer[authctl] = {|@words|
             cand verification 'Email verification'
             cand apikeys 'List and revoke users'' API keys'
             cand passkeys 'List and remove users'' passkeys'
+            cand scim 'The bearer tokens of SAML providers'' SCIM clients'
             cand mail 'The mail outbox: deliver queued mail now, or see how much waits'
             cand deletion 'Scheduled account deletions and the hard-delete sweep'
             cand audit 'Read the audit log'
@@ -935,6 +1043,20 @@ set edit:completion:arg-completer[authctl] = {|@words|
         &'authctl;help;passkeys;list'= {
         }
         &'authctl;help;passkeys;remove'= {
+        }
+        &'authctl;help;scim'= {
+            cand tokens 'Make, list and revoke the bearer tokens a provider''s IdP provisions users with'
+        }
+        &'authctl;help;scim;tokens'= {
+            cand create 'Make a token for a provider''s SCIM client. The token is written to a new file (mode 600), never to stdout: paste it into the IdP, then delete the file'
+            cand list 'List SCIM tokens (never the secrets), newest first'
+            cand revoke 'Revoke a SCIM token by id; its next request gets 401'
+        }
+        &'authctl;help;scim;tokens;create'= {
+        }
+        &'authctl;help;scim;tokens;list'= {
+        }
+        &'authctl;help;scim;tokens;revoke'= {
         }
         &'authctl;help;mail'= {
             cand deliver 'Deliver every queued mail that is due now, over the configured transport'

@@ -5,7 +5,7 @@
 #   scripts/python-venv.sh NAME VENV REQUIREMENT CHECK
 #
 # NAME prefixes messages; VENV is the venv's folder; REQUIREMENT is what pip installs (pinned,
-# e.g. signxml==5.2.0); CHECK is Python code that exits 0 once the venv is ready. Safe to run
+# e.g. signxml==5.2.0; several, separated by spaces); CHECK is Python code that exits 0 once the venv is ready. Safe to run
 # repeatedly and from several processes at once: when CHECK passes it does nothing and prints
 # nothing.
 set -euo pipefail
@@ -50,7 +50,8 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/nu
 fi
 
 echo "$name: installing $requirement into $venv" >&2
-if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check "$requirement"; then
+# shellcheck disable=SC2086 # several requirements are split on purpose
+if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check $requirement; then
   echo "$name: 'pip install $requirement' into $venv failed (is PyPI reachable? see pip's message above); fix that and run this again." >&2
   exit 1
 fi

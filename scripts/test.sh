@@ -16,6 +16,8 @@ fi
 
 # The SAML tests' IdP (tests/saml/idp.py) signs with signxml from a venv under target/.
 ./scripts/saml-idp-setup.sh
+# The SCIM conformance test runs scim2-tester from a venv under target/.
+./scripts/scim-tester-setup.sh
 # The browser test (tests/browser/passkeys.py) runs Playwright from a venv under target/.
 ./scripts/browser-setup.sh
 

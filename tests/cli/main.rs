@@ -11,6 +11,7 @@ mod migrate;
 mod passkeys;
 mod saml;
 mod schedule;
+mod scim;
 mod scripting;
 mod serve;
 mod sessions;
