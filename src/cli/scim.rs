@@ -143,7 +143,7 @@ impl ScimCommand {
                         other => other.into(),
                     })?;
                 let change =
-                    Change::new("scim.tokens.revoke", "scim token", vec![revoked.id.clone()]);
+                    Change::new("scim.tokens.revoke", "scimToken", vec![revoked.id.clone()]);
                 global.printer().changed(
                     &change,
                     &format!(

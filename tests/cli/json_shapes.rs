@@ -400,6 +400,30 @@ async fn every_json_answer_matches_its_documented_shape() {
             .expect("xml")
             .contains("EntityDescriptor")
     );
+    // SCIM tokens of the provider.
+    let token_file = env.dir.path().join("shapes.token");
+    let created = c.run(
+        &env,
+        &[
+            "scim",
+            "tokens",
+            "create",
+            "--provider",
+            "shapes",
+            "--token-file",
+            token_file.to_str().expect("path"),
+        ],
+        "ScimTokenCreated",
+        false,
+    );
+    c.run(&env, &["scim", "tokens", "list"], "ScimToken", true);
+    let token_id = created["token"]["id"].as_str().expect("id").to_owned();
+    c.run(
+        &env,
+        &["scim", "tokens", "revoke", &token_id],
+        "Change",
+        false,
+    );
     c.run(
         &env,
         &["saml", "remove", "shapes", "--yes"],
