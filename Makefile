@@ -1,5 +1,5 @@
 # The two set-up commands of the README. Both install missing system packages first.
-.PHONY: setup serve test check completions bench
+.PHONY: setup serve test check completions bench fuzz
 
 setup:
 	./scripts/setup.sh
@@ -19,6 +19,10 @@ check:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	./scripts/test.sh
+
+## Run each fuzz target for FUZZ_SECONDS (60) seconds (needs nightly and cargo-fuzz; skips without).
+fuzz:
+	./scripts/fuzz.sh
 
 ## Regenerate the committed shell completions.
 completions:

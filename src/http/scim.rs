@@ -78,14 +78,13 @@ impl Scim {
         if let Some(v) = scim::version_of(&body).and_then(|v| HeaderValue::from_str(v).ok()) {
             headers.push((header::ETAG, v));
         }
-        if status == StatusCode::CREATED {
-            if let Some(l) = body
+        if status == StatusCode::CREATED
+            && let Some(l) = body
                 .pointer("/meta/location")
                 .and_then(Value::as_str)
                 .and_then(|l| HeaderValue::from_str(l).ok())
-            {
-                headers.push((header::LOCATION, l));
-            }
+        {
+            headers.push((header::LOCATION, l));
         }
         Self {
             status,

@@ -774,4 +774,89 @@ mod tests {
         assert!(parse_path("name..givenName").is_err());
         assert!(parse_path("emails[").is_err());
     }
+
+    /// Random and mutated filters never panic the parser or the evaluation (the cargo-fuzz
+    /// target `scim_filter` goes further; this runs on stable in every test run).
+    #[test]
+    fn random_and_mutated_filters_never_panic() {
+        let pieces = [
+            "userName",
+            "emails",
+            "[",
+            "]",
+            "(",
+            ")",
+            ".",
+            "value",
+            " eq ",
+            " ne ",
+            " co ",
+            " gt ",
+            " pr",
+            " and ",
+            " or ",
+            "not",
+            "\"x\"",
+            "\"",
+            "\\",
+            "true",
+            "null",
+            "1e9",
+            "-",
+            "urn:a:b:",
+            "meta.created",
+            "\"2026-01-01T00:00:00Z\"",
+            " ",
+            "é",
+            "\u{0}",
+            "$ref",
+            ":",
+        ];
+        let seeds = [
+            r#"emails[type eq "work" and value co "@example.com"] or not (userName sw "J")"#,
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:name.givenName pr and active eq true"#,
+            r#"meta.lastModified ge "2026-05-13T04:42:34Z""#,
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let text: String = if round % 2 == 0 {
+                (0..(next() % 24))
+                    .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                    .collect()
+            } else {
+                let seed = seeds[(next() % seeds.len() as u64) as usize];
+                let mut chars: Vec<char> = seed.chars().collect();
+                for _ in 0..(1 + next() % 4) {
+                    let at = (next() % chars.len() as u64) as usize;
+                    match next() % 3 {
+                        0 => {
+                            chars.remove(at);
+                        }
+                        1 => chars.insert(
+                            at,
+                            ['(', ')', '[', ']', '"', ' ', '.', 'x'][(next() % 8) as usize],
+                        ),
+                        _ => {
+                            let other = (next() % chars.len() as u64) as usize;
+                            chars.swap(at, other)
+                        }
+                    }
+                    if chars.is_empty() {
+                        break;
+                    }
+                }
+                chars.into_iter().collect()
+            };
+            let _ = parse_path(&text);
+            if let Ok(f) = parse(&text) {
+                let _ = matches(&f, &user(), &Core);
+            }
+        }
+    }
 }

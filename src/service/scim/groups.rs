@@ -227,7 +227,7 @@ pub async fn update(
     scim_group::Entity::update_many()
         .col_expr(
             scim_group::Column::UpdatedAt,
-            Expr::col(scim_group::Column::UpdatedAt).into(),
+            Expr::col(scim_group::Column::UpdatedAt),
         )
         .filter(scim_group::Column::Id.eq(id))
         .exec(&txn)

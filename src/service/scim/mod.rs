@@ -296,24 +296,19 @@ pub fn project(
             let Some(source) = source else { continue };
             let Some((k, v)) = source.iter().find(|(k, _)| k.eq_ignore_ascii_case(&attr)) else {
                 // An extension attribute named without its URN.
-                if scope_key.is_none() {
-                    if let Some((_, def_ext)) = rs
+                if scope_key.is_none()
+                    && let Some((_, def_ext)) = rs
                         .extensions
                         .iter()
                         .find(|(_, attrs)| schema::find(attrs, &attr).is_some())
                         .map(|(e, _)| ((), *e))
-                    {
-                        if let Some(inner) = object.get(def_ext).and_then(Value::as_object) {
-                            if let Some((k, v)) =
-                                inner.iter().find(|(k, _)| k.eq_ignore_ascii_case(&attr))
-                            {
-                                let slot = out
-                                    .entry(def_ext.to_owned())
-                                    .or_insert_with(|| Value::Object(Map::new()));
-                                slot[k.as_str()] = v.clone();
-                            }
-                        }
-                    }
+                    && let Some(inner) = object.get(def_ext).and_then(Value::as_object)
+                    && let Some((k, v)) = inner.iter().find(|(k, _)| k.eq_ignore_ascii_case(&attr))
+                {
+                    let slot = out
+                        .entry(def_ext.to_owned())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    slot[k.as_str()] = v.clone();
                 }
                 continue;
             };

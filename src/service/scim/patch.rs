@@ -20,8 +20,11 @@ pub enum Verb {
     Remove,
 }
 
+/// One operation: what, where (`None`: the value names the attributes) and with what.
+pub type Operation = (Verb, Option<Path>, Option<Value>);
+
 /// Reads the `Operations` of a PatchOp body.
-pub fn operations(body: &Value) -> Result<Vec<(Verb, Option<Path>, Option<Value>)>, ScimError> {
+pub fn operations(body: &Value) -> Result<Vec<Operation>, ScimError> {
     let schemas_ok = filter::get_ci(body, "schemas")
         .and_then(Value::as_array)
         .is_some_and(|s| {
@@ -223,13 +226,13 @@ fn apply_path(
             })?),
             None => None,
         };
-    if let Some(sub) = sub {
-        if sub.mutability == Mutability::ReadOnly {
-            return Err(ScimError::mutability(format!(
-                "{key}.{} is read-only",
-                sub.name
-            )));
-        }
+    if let Some(sub) = sub
+        && sub.mutability == Mutability::ReadOnly
+    {
+        return Err(ScimError::mutability(format!(
+            "{key}.{} is read-only",
+            sub.name
+        )));
     }
     let rules = Scoped(schema);
     match (&path.filter, sub) {

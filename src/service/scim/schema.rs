@@ -443,10 +443,10 @@ pub fn clean_value(attr: &Attr, value: &Value, parent: &str) -> Result<Option<Va
         };
         let mut out = Vec::new();
         for item in items {
-            if let Some(v) = clean_single(attr, item, &label)? {
-                if !out.contains(&v) {
-                    out.push(v);
-                }
+            if let Some(v) = clean_single(attr, item, &label)?
+                && !out.contains(&v)
+            {
+                out.push(v);
             }
         }
         // At most one primary (RFC 7643 §2.4): the last one marked wins.
@@ -455,12 +455,11 @@ pub fn clean_value(attr: &Attr, value: &Value, parent: &str) -> Result<Option<Va
             .rposition(|v| v.get("primary") == Some(&Value::Bool(true)))
         {
             for (i, v) in out.iter_mut().enumerate() {
-                if i != last {
-                    if let Some(o) = v.as_object_mut() {
-                        if o.get("primary") == Some(&Value::Bool(true)) {
-                            o.insert("primary".into(), Value::Bool(false));
-                        }
-                    }
+                if i != last
+                    && let Some(o) = v.as_object_mut()
+                    && o.get("primary") == Some(&Value::Bool(true))
+                {
+                    o.insert("primary".into(), Value::Bool(false));
                 }
             }
         }

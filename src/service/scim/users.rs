@@ -283,25 +283,27 @@ async fn candidates(
     f: Option<&filter::Filter>,
 ) -> ScimResult<Vec<Parts>> {
     use filter::{Filter, Op};
-    if let Some(Filter::Compare(path, Op::Eq, Value::String(v))) = f {
-        if path.urn.is_none() && path.filter.is_none() && path.sub.is_none() {
-            if path.attr.eq_ignore_ascii_case("userName") {
-                return Ok(by_user_name(db, t, v).await?.into_iter().collect());
-            }
-            if path.attr.eq_ignore_ascii_case("id") {
-                return Ok(load(db, t, v).await.ok().into_iter().collect());
-            }
-            if path.attr.eq_ignore_ascii_case("externalId") {
-                let ids: Vec<String> = scim_user::Entity::find()
-                    .filter(scim_user::Column::ProviderId.eq(t.provider.id.as_str()))
-                    .filter(scim_user::Column::ExternalId.eq(v.as_str()))
-                    .all(db)
-                    .await?
-                    .into_iter()
-                    .map(|r| r.user_id)
-                    .collect();
-                return assemble(db, t, accounts_of(db, t, Some(&ids)).await?).await;
-            }
+    if let Some(Filter::Compare(path, Op::Eq, Value::String(v))) = f
+        && path.urn.is_none()
+        && path.filter.is_none()
+        && path.sub.is_none()
+    {
+        if path.attr.eq_ignore_ascii_case("userName") {
+            return Ok(by_user_name(db, t, v).await?.into_iter().collect());
+        }
+        if path.attr.eq_ignore_ascii_case("id") {
+            return Ok(load(db, t, v).await.ok().into_iter().collect());
+        }
+        if path.attr.eq_ignore_ascii_case("externalId") {
+            let ids: Vec<String> = scim_user::Entity::find()
+                .filter(scim_user::Column::ProviderId.eq(t.provider.id.as_str()))
+                .filter(scim_user::Column::ExternalId.eq(v.as_str()))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|r| r.user_id)
+                .collect();
+            return assemble(db, t, accounts_of(db, t, Some(&ids)).await?).await;
         }
     }
     assemble(db, t, accounts_of(db, t, None).await?).await
@@ -390,10 +392,10 @@ fn address_of(t: &Tenant, attrs: &Map<String, Value>, user_name: &str) -> ScimRe
     }
     let mut domains = t.domains.clone();
     domains.sort();
-    if !user_name.contains('@') {
-        if let Ok(found) = Email::parse(&format!("{user_name}@{}", domains[0])) {
-            return Ok(found);
-        }
+    if !user_name.contains('@')
+        && let Ok(found) = Email::parse(&format!("{user_name}@{}", domains[0]))
+    {
+        return Ok(found);
     }
     Err(ScimError::invalid_value(format!(
         "no e-mail address in the provider's domains ({}): give one in emails, or a userName that is one",
@@ -723,10 +725,7 @@ async fn rename(
 /// Takes the account's row lock first, so two changes with one `If-Match` cannot both pass.
 async fn lock(db: &impl ConnectionTrait, user_id: &str) -> ScimResult<()> {
     user::Entity::update_many()
-        .col_expr(
-            user::Column::UpdatedAt,
-            Expr::col(user::Column::UpdatedAt).into(),
-        )
+        .col_expr(user::Column::UpdatedAt, Expr::col(user::Column::UpdatedAt))
         .filter(user::Column::Id.eq(user_id))
         .exec(db)
         .await?;
@@ -777,15 +776,14 @@ pub async fn update(
     };
     let incoming = read(t, &body)?;
     let user = &current.user;
-    if incoming.user_name.to_lowercase() != current.user_name().to_lowercase() {
-        if let Some(other) = by_user_name(&txn, t, &incoming.user_name).await? {
-            if other.user.id != user.id {
-                return Err(ScimError::uniqueness(format!(
-                    "a user with userName {} exists",
-                    incoming.user_name
-                )));
-            }
-        }
+    if incoming.user_name.to_lowercase() != current.user_name().to_lowercase()
+        && let Some(other) = by_user_name(&txn, t, &incoming.user_name).await?
+        && other.user.id != user.id
+    {
+        return Err(ScimError::uniqueness(format!(
+            "a user with userName {} exists",
+            incoming.user_name
+        )));
     }
     if incoming.address.as_str() != user.email {
         if accounts::find_by_email(&txn, &incoming.address)
