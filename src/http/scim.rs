@@ -592,48 +592,5 @@ async fn delete_group(
 async fn search_all(State(ctx): State<AppContext>, headers: HeaderMap, bytes: Bytes) -> Answer {
     let t = tenant(&ctx, &headers).await?;
     let q = search_query(&body(&headers, &bytes)?)?;
-    let f = q.parsed_filter()?;
-    let mut resources = users::all(&ctx, &t, f.as_ref()).await?;
-    let user_count = resources.len();
-    resources.extend(groups::all(&ctx, &t).await?);
-    // Each resource is filtered and projected with its own type's schema.
-    let mut kept = Vec::new();
-    for (i, r) in resources.into_iter().enumerate() {
-        let rs = if i < user_count {
-            &schema::USER_SCHEMA
-        } else {
-            &schema::GROUP_SCHEMA
-        };
-        let keep = match &f {
-            None => true,
-            Some(f) => scim::filter::matches(f, &r, &scim::Rules(rs))
-                .map_err(|e| Failure(ScimError::invalid_filter(e.to_string())))?,
-        };
-        if keep {
-            kept.push(scim::project(
-                r,
-                q.attributes.as_deref(),
-                q.excluded_attributes.as_deref(),
-                rs,
-            ));
-        }
-    }
-    let total = kept.len();
-    let start = q.start_index.unwrap_or(1).max(1);
-    let count = q
-        .count
-        .unwrap_or(i64::from(ctx.config.scim.max_results))
-        .clamp(0, i64::from(ctx.config.scim.max_results));
-    let page: Vec<Value> = kept
-        .into_iter()
-        .skip(usize::try_from(start - 1).unwrap_or(usize::MAX))
-        .take(usize::try_from(count).unwrap_or(0))
-        .collect();
-    Ok(Scim::ok(json!({
-        "schemas": [schema::LIST],
-        "totalResults": total,
-        "startIndex": start,
-        "itemsPerPage": page.len(),
-        "Resources": page,
-    })))
+    Ok(Scim::ok(scim::search(&ctx, &t, &q).await?))
 }

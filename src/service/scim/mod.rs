@@ -409,9 +409,9 @@ fn out_get(out: &Map<String, Value>, scope: &Option<String>, key: &str) -> Optio
 }
 
 /// The filter rules of a resource type: its case rules, and extensions found under their URN.
-pub struct Rules(pub &'static schema::ResourceSchema);
+pub struct Rules<'s>(pub &'s schema::ResourceSchema);
 
-impl filter::Rules for Rules {
+impl filter::Rules for Rules<'_> {
     fn case_exact(&self, attr: &str, sub: Option<&str>) -> bool {
         self.0.case_exact(attr, sub)
     }
@@ -443,6 +443,29 @@ pub(crate) fn list_response(
             kept.push(r);
         }
     }
+    Ok(page(kept, query, rs, max_results))
+}
+
+/// One page of filtered resources, projected: a ListResponse (`startIndex` 1-based, `count`
+/// cut to `max_results`, `totalResults` of the whole set).
+fn page(kept: Vec<Value>, query: &Query, rs: &schema::ResourceSchema, max_results: u32) -> Value {
+    paged(kept, query, max_results, |r| {
+        project(
+            r,
+            query.attributes.as_deref(),
+            query.excluded_attributes.as_deref(),
+            rs,
+        )
+    })
+}
+
+/// A ListResponse of `kept` already projected by `show`.
+fn paged(
+    kept: Vec<Value>,
+    query: &Query,
+    max_results: u32,
+    show: impl Fn(Value) -> Value,
+) -> Value {
     let total = kept.len();
     let start = query.start_index.unwrap_or(1).max(1);
     let count = query
@@ -454,22 +477,48 @@ pub(crate) fn list_response(
         .into_iter()
         .skip(skip)
         .take(usize::try_from(count).unwrap_or(0))
-        .map(|r| {
-            project(
-                r,
-                query.attributes.as_deref(),
-                query.excluded_attributes.as_deref(),
-                rs,
-            )
-        })
+        .map(show)
         .collect();
-    Ok(json!({
+    json!({
         "schemas": [schema::LIST],
         "totalResults": total,
         "startIndex": start,
         "itemsPerPage": page.len(),
         "Resources": page,
-    }))
+    })
+}
+
+/// `POST /.search`: Users and Groups together (RFC 7644 §3.4.3), each filtered and projected
+/// with its own type's schema, users first.
+pub async fn search(ctx: &AppContext, t: &Tenant, q: &Query) -> ScimResult<Value> {
+    let f = q.parsed_filter()?;
+    let mut kept = Vec::new();
+    let typed = users::all(ctx, t, f.as_ref())
+        .await?
+        .into_iter()
+        .map(|r| (r, &schema::USER_SCHEMA))
+        .chain(
+            groups::all(ctx, t)
+                .await?
+                .into_iter()
+                .map(|r| (r, &schema::GROUP_SCHEMA)),
+        );
+    for (r, rs) in typed {
+        let keep = match &f {
+            None => true,
+            Some(f) => filter::matches(f, &r, &Rules(rs))
+                .map_err(|e| ScimError::invalid_filter(e.to_string()))?,
+        };
+        if keep {
+            kept.push(project(
+                r,
+                q.attributes.as_deref(),
+                q.excluded_attributes.as_deref(),
+                rs,
+            ));
+        }
+    }
+    Ok(paged(kept, q, ctx.config.scim.max_results, |r| r))
 }
 
 /// The SCIM discovery documents (RFC 7644 §4).

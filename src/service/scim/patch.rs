@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use super::ScimError;
-use super::filter::{self, Filter, Op, Path, Rules};
+use super::filter::{self, Filter, Op, Path};
 use super::schema::{self, Kind, Mutability, ResourceSchema};
 
 /// One operation of a PatchOp request.
@@ -87,21 +87,6 @@ pub fn operations(body: &Value) -> Result<Vec<Operation>, ScimError> {
         out.push((verb, path, value));
     }
     Ok(out)
-}
-
-struct Scoped<'s>(&'s ResourceSchema);
-
-impl Rules for Scoped<'_> {
-    fn case_exact(&self, attr: &str, sub: Option<&str>) -> bool {
-        self.0.case_exact(attr, sub)
-    }
-    fn scope<'r>(&self, resource: &'r Value, urn: &str) -> Option<&'r Value> {
-        if urn.eq_ignore_ascii_case(self.0.core) {
-            Some(resource)
-        } else {
-            filter::get_ci(resource, urn)
-        }
-    }
 }
 
 /// Applies one operation to `resource` (a JSON object in canonical spelling).
@@ -234,7 +219,7 @@ fn apply_path(
             sub.name
         )));
     }
-    let rules = Scoped(schema);
+    let rules = super::Rules(schema);
     match (&path.filter, sub) {
         (None, None) => whole(attr, container, key, verb, value),
         (None, Some(sub)) if !attr.multi => {
