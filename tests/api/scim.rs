@@ -1038,6 +1038,15 @@ async fn refusals_are_scim_errors(backend: Backend) {
             "invalidSyntax",
         ),
         (json!([1, 2]), "invalidSyntax"),
+        // PostgreSQL refuses NUL in text: refused before it reaches the database.
+        (
+            json!({"schemas": [USER], "userName": "nul\u{0}@acme.test"}),
+            "invalidValue",
+        ),
+        (
+            json!({"schemas": [USER], "userName": "n@acme.test", "externalId": "a\u{0}"}),
+            "invalidValue",
+        ),
     ] {
         assert_scim_error(
             &scim.post("/Users", &body).await,
@@ -1055,6 +1064,20 @@ async fn refusals_are_scim_errors(backend: Backend) {
         StatusCode::BAD_REQUEST,
         Some("invalidValue"),
     );
+    for path in ["/Users/%00", "/Groups/%00", "/Users/not-a-uuid"] {
+        assert_scim_error(&scim.get(path).await, StatusCode::NOT_FOUND, None);
+    }
+    assert_eq!(
+        scim.filter("Users", r#"userName eq "a\u0000b""#).await["totalResults"],
+        0
+    );
+    let nul_member = scim
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "g", "members": [{"value": "\u{0}"}]}),
+        )
+        .await;
+    assert_scim_error(&nul_member, StatusCode::BAD_REQUEST, Some("invalidValue"));
     let id = scim.user(&simple("x@acme.test")).await;
     for (ops, want) in [
         (

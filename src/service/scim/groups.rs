@@ -51,6 +51,9 @@ fn render(t: &Tenant, g: &scim_group::Model) -> Value {
 }
 
 async fn load(db: &impl ConnectionTrait, t: &Tenant, id: &str) -> ScimResult<scim_group::Model> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(ScimError::not_found("Group", id));
+    }
     scim_group::Entity::find_by_id(id.to_owned())
         .filter(scim_group::Column::ProviderId.eq(t.provider.id.as_str()))
         .one(db)

@@ -593,6 +593,9 @@ pub(crate) fn external_id(body: &Value) -> ScimResult<Option<String>> {
     match filter::get_ci(body, "externalId") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) if s.contains('\0') => Err(ScimError::invalid_value(
+            "externalId must not contain a NUL character",
+        )),
         Some(Value::String(s)) if s.chars().count() <= 1024 => Ok(Some(s.clone())),
         Some(Value::String(_)) => Err(ScimError::invalid_value(
             "externalId is longer than 1024 characters",

@@ -501,6 +501,11 @@ fn clean_single(attr: &Attr, value: &Value, label: &str) -> Result<Option<Value>
         Kind::String | Kind::Reference | Kind::Binary | Kind::DateTime => match value {
             Value::String(text) if text.is_empty() => Ok(None),
             Value::String(text) => {
+                if text.contains('\0') {
+                    return Err(ScimError::invalid_value(format!(
+                        "{label} must not contain a NUL character"
+                    )));
+                }
                 if text.chars().count() > 2048 {
                     return Err(ScimError::invalid_value(format!(
                         "{label} is longer than 2048 characters"

@@ -216,6 +216,10 @@ async fn assemble(
 }
 
 pub(crate) async fn load(db: &impl ConnectionTrait, t: &Tenant, id: &str) -> ScimResult<Parts> {
+    // Ids are UUIDs; anything else (a NUL byte, which PostgreSQL refuses in text) is unknown.
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(ScimError::not_found("User", id));
+    }
     let only = [id.to_owned()];
     assemble(db, t, accounts_of(db, t, Some(&only)).await?)
         .await?
@@ -230,6 +234,12 @@ pub(crate) async fn visible(
     t: &Tenant,
     ids: &[String],
 ) -> ScimResult<HashMap<String, Parts>> {
+    let ids: Vec<String> = ids
+        .iter()
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        .cloned()
+        .collect();
+    let ids = ids.as_slice();
     Ok(assemble(db, t, accounts_of(db, t, Some(ids)).await?)
         .await?
         .into_iter()
@@ -283,6 +293,12 @@ async fn candidates(
     f: Option<&filter::Filter>,
 ) -> ScimResult<Vec<Parts>> {
     use filter::{Filter, Op};
+    if let Some(Filter::Compare(_, Op::Eq, Value::String(v))) = f
+        && v.contains('\0')
+    {
+        // Nothing stored holds a NUL byte (every write refuses it).
+        return Ok(Vec::new());
+    }
     if let Some(Filter::Compare(path, Op::Eq, Value::String(v))) = f
         && path.urn.is_none()
         && path.filter.is_none()
